@@ -1,0 +1,133 @@
+"""enrollkit: enroll users into courses and cancel enrollments on DynamoDB, atomically.
+
+``import enrollkit`` loads only the models and errors; the operations and backends
+(which use boto3) load on first use, so a cold start pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from enrollkit.errors import (
+    CancelNotAllowed,
+    DeduplicationConflictError,
+    EnrollkitError,
+    EnrollmentIdConflict,
+    EnrollmentNotFound,
+    InvalidInput,
+    OrderNotFound,
+    PersistenceError,
+    TransactionCanceled,
+    TransactionError,
+    TransientFailure,
+    VacancyUnavailable,
+)
+from enrollkit.keys import lock_hash
+from enrollkit.models import (
+    Author,
+    CancelPolicy,
+    Course,
+    DeduplicationWindow,
+    Enrollment,
+    EnrollmentStatus,
+    EnrollOutcome,
+    KeyPair,
+    LifecycleEvent,
+    SeatStatus,
+    Tenant,
+    User,
+    Vacancy,
+)
+
+if TYPE_CHECKING:
+    from enrollkit.operations.bulk import BulkOutcome, BulkResult, enroll_many
+    from enrollkit.operations.cancel import CancelResult, cancel
+    from enrollkit.operations.enroll import enroll
+    from enrollkit.operations.seats import SeatLedger, SeatRecord, add_vacancies, seat_ledger
+    from enrollkit.persistence.base import BasePersistence, PersistenceLayer
+    from enrollkit.persistence.dynamodb import DynamoDBPersistence
+    from enrollkit.persistence.memory import InMemoryPersistence
+    from enrollkit.transaction.builder import TransactionBuilder
+    from enrollkit.transaction.retry import RetryPolicy
+
+__version__ = "0.1.0"
+
+# Public name -> the module that defines it, imported on first access (PEP 562).
+_LAZY = {
+    "enroll": "enrollkit.operations.enroll",
+    "cancel": "enrollkit.operations.cancel",
+    "CancelResult": "enrollkit.operations.cancel",
+    "add_vacancies": "enrollkit.operations.seats",
+    "seat_ledger": "enrollkit.operations.seats",
+    "SeatLedger": "enrollkit.operations.seats",
+    "SeatRecord": "enrollkit.operations.seats",
+    "enroll_many": "enrollkit.operations.bulk",
+    "BulkOutcome": "enrollkit.operations.bulk",
+    "BulkResult": "enrollkit.operations.bulk",
+    "PersistenceLayer": "enrollkit.persistence.base",
+    "BasePersistence": "enrollkit.persistence.base",
+    "InMemoryPersistence": "enrollkit.persistence.memory",
+    "DynamoDBPersistence": "enrollkit.persistence.dynamodb",
+    "TransactionBuilder": "enrollkit.transaction.builder",
+    "RetryPolicy": "enrollkit.transaction.retry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'enrollkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = [
+    "Author",
+    "BasePersistence",
+    "BulkOutcome",
+    "BulkResult",
+    "CancelNotAllowed",
+    "CancelPolicy",
+    "CancelResult",
+    "Course",
+    "DeduplicationConflictError",
+    "DeduplicationWindow",
+    "DynamoDBPersistence",
+    "EnrollOutcome",
+    "EnrollkitError",
+    "Enrollment",
+    "EnrollmentIdConflict",
+    "EnrollmentNotFound",
+    "EnrollmentStatus",
+    "InMemoryPersistence",
+    "InvalidInput",
+    "KeyPair",
+    "LifecycleEvent",
+    "OrderNotFound",
+    "PersistenceError",
+    "PersistenceLayer",
+    "RetryPolicy",
+    "SeatLedger",
+    "SeatRecord",
+    "SeatStatus",
+    "Tenant",
+    "TransactionBuilder",
+    "TransactionCanceled",
+    "TransactionError",
+    "TransientFailure",
+    "User",
+    "Vacancy",
+    "VacancyUnavailable",
+    "add_vacancies",
+    "cancel",
+    "enroll",
+    "enroll_many",
+    "lock_hash",
+    "seat_ledger",
+]

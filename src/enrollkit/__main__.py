@@ -1,0 +1,5 @@
+import sys
+
+from enrollkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,119 @@
+"""The errors enrollkit raises. Every one subclasses :class:`EnrollkitError`.
+
+Errors that mean "a condition of the transaction failed" subclass
+:class:`TransactionCanceled`, so they carry the cancellation reasons: one per
+operation, in the order the operations were added to the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class EnrollkitError(Exception):
+    """Base class of every error enrollkit raises."""
+
+
+class InvalidInput(EnrollkitError, ValueError):
+    """Input breaks a rule: a bad id, a naive datetime, an impossible window, an oversized item."""
+
+
+class TransactionError(EnrollkitError):
+    """The transaction builder was misused, or DynamoDB would refuse the request as built.
+
+    Raised before anything is sent: more than 100 operations, two operations on
+    one item, a request over 4 MB, an item over 400 KB, a builder used twice.
+    """
+
+
+@dataclass(frozen=True)
+class CancellationReason:
+    """Why one operation of a cancelled transaction did not apply.
+
+    ``code`` is DynamoDB's code (``"ConditionalCheckFailed"``, ``"TransactionConflict"``,
+    ...) or ``"None"`` for an operation that did not fail. ``item`` is the item's
+    content when its condition failed (``ALL_OLD``), ``None`` when the item did not
+    exist or the operation did not fail.
+    """
+
+    code: str
+    message: str | None = None
+    item: Mapping[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def failed(self) -> bool:
+        return self.code != "None"
+
+
+class TransactionCanceled(EnrollkitError):
+    """A condition of the transaction failed, so nothing of it was written.
+
+    ``reasons`` has one entry per operation, in the order they were added;
+    ``failed_index`` is the position of the first operation whose condition failed.
+    """
+
+    default_message = "the transaction was cancelled: a condition failed"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        reasons: Sequence[CancellationReason] = (),
+        failed_index: int | None = None,
+    ) -> None:
+        super().__init__(message or self.default_message)
+        self.reasons: tuple[CancellationReason, ...] = tuple(reasons)
+        self.failed_index = failed_index
+
+    @property
+    def failed_item(self) -> Mapping[str, Any] | None:
+        """The current content of the item whose condition failed first, if it existed."""
+        if self.failed_index is None:
+            return None
+        return self.reasons[self.failed_index].item
+
+
+class DeduplicationConflictError(TransactionCanceled):
+    """The (user, course) de-duplication lock is held by another, unexpired enrollment."""
+
+    default_message = "the user is already enrolled in this course (de-duplication lock held)"
+
+
+class EnrollmentIdConflict(TransactionCanceled):
+    """The enrollment id exists already, with another user, course or tenant."""
+
+    default_message = "an enrollment with this id exists with other content"
+
+
+class CancelNotAllowed(TransactionCanceled):
+    """No cancel policy, its window has passed, or the enrollment is already canceled."""
+
+    default_message = "this enrollment cannot be canceled"
+
+
+class VacancyUnavailable(TransactionCanceled):
+    """The seat is used, missing, or for another course."""
+
+    default_message = "the seat is used, missing or for another course"
+
+
+class OrderNotFound(TransactionCanceled):
+    """The order the seats belong to does not exist."""
+
+    default_message = "the order does not exist"
+
+
+class EnrollmentNotFound(EnrollkitError, LookupError):
+    """No such enrollment, or it belongs to another tenant than the one given."""
+
+
+class PersistenceError(EnrollkitError):
+    """The persistence layer failed: unreachable endpoint, missing table, retries exhausted."""
+
+
+class TransientFailure(PersistenceError):
+    """A failure worth retrying (throttling, transaction conflict, internal error,
+    lost connection). Backends raise it; the transaction builder retries it with
+    backoff and the same client request token, and raises it once retries run out."""

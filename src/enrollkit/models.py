@@ -1,0 +1,172 @@
+"""The domain models: validated on construction, frozen, pure (no AWS here)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from enum import Enum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+
+MAX_ID_LENGTH = 256
+MAX_NAME_LENGTH = 1024
+MAX_EMAIL_LENGTH = 254
+# 100 years: long enough for any course, short enough that every date stays representable.
+MAX_ACCESS_PERIOD_DAYS = 36_500
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Deliberately simple: one @, no spaces or control characters, a dot in the domain.
+# (pydantic's EmailStr needs the email-validator package, which we do not depend on.)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+
+
+def validate_identifier(value: str) -> str:
+    """Ids become parts of DynamoDB keys, where ``#`` separates key segments."""
+    if not value:
+        raise ValueError("an id must not be empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"an id has at most {MAX_ID_LENGTH} characters")
+    if "#" in value:
+        raise ValueError("an id must not contain '#'")
+    if _CONTROL_CHARACTERS.search(value):
+        raise ValueError("an id must not contain control characters")
+    return value
+
+
+def _validate_name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("a name must not be blank")
+    if _CONTROL_CHARACTERS.search(value):
+        raise ValueError("a name must not contain control characters")
+    return value
+
+
+def _validate_email(value: str) -> str:
+    if not _EMAIL.match(value) or _CONTROL_CHARACTERS.search(value):
+        raise ValueError("not an email address")
+    return value
+
+
+Identifier = Annotated[str, Field(max_length=MAX_ID_LENGTH), AfterValidator(validate_identifier)]
+Name = Annotated[
+    str, Field(min_length=1, max_length=MAX_NAME_LENGTH), AfterValidator(_validate_name)
+]
+Email = Annotated[str, Field(max_length=MAX_EMAIL_LENGTH), AfterValidator(_validate_email)]
+
+# The partition of the de-duplication locks: no enrollment may use it as its id.
+LOCK_PARTITION = "lock"
+
+
+def _validate_enrollment_id(value: str) -> str:
+    if value == LOCK_PARTITION:
+        raise ValueError(f"{LOCK_PARTITION!r} is reserved and cannot be an enrollment id")
+    return value
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EnrollmentStatus(str, Enum):
+    PENDING = "PENDING"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    ARCHIVED = "ARCHIVED"
+
+
+class LifecycleEvent(str, Enum):
+    """Scheduled lifecycle events; each value is the sort key of its schedule item."""
+
+    REMINDER_NO_ACCESS_3_DAYS = "schedules#reminder_no_access_3_days"
+    NO_ACTIVITY_7_DAYS = "schedules#no_activity_7_days"
+    ACCESS_PERIOD_REMINDER_30_DAYS = "schedules#access_period_reminder_30_days"
+    CERT_EXPIRATION_REMINDER_30_DAYS = "schedules#cert_expiration_reminder_30_days"
+    COURSE_ARCHIVED = "schedules#course_archived"
+    COURSE_EXPIRED = "schedules#course_expired"
+
+
+class User(_Frozen):
+    id: Identifier
+    name: Name
+    email: Email
+
+
+class Course(_Frozen):
+    id: Identifier
+    name: Name
+    access_period: Annotated[StrictInt, Field(gt=0, le=MAX_ACCESS_PERIOD_DAYS)]
+    """Days of access from enrollment."""
+
+
+class Enrollment(_Frozen):
+    id: Annotated[Identifier, AfterValidator(_validate_enrollment_id)] = Field(
+        default_factory=lambda: str(uuid.uuid4())
+    )
+    user: User
+    course: Course
+    status: EnrollmentStatus = EnrollmentStatus.PENDING
+    progress: Annotated[StrictInt, Field(ge=0, le=100)] = 0
+
+
+class Tenant(_Frozen):
+    """The organization an enrollment belongs to."""
+
+    id: Identifier
+    name: Name
+
+
+class Author(_Frozen):
+    """Who did something (for instance, who canceled an enrollment)."""
+
+    id: Identifier
+    name: Name
+
+
+class DeduplicationWindow(_Frozen):
+    """Blocks another enrollment of the same user in the same course until
+    ``offset_days`` before this one's access period ends."""
+
+    offset_days: Annotated[StrictInt, Field(ge=0, le=MAX_ACCESS_PERIOD_DAYS)]
+
+
+class CancelPolicy(_Frozen):
+    """Cancel is allowed for ``days`` after enrollment; ``None`` means no limit."""
+
+    days: Annotated[StrictInt, Field(gt=0, le=MAX_ACCESS_PERIOD_DAYS)] | None = None
+
+
+class Vacancy(_Frozen):
+    """One prepaid seat of an organization's order."""
+
+    org_id: Identifier
+    order_id: Identifier
+    slot_id: Identifier
+
+
+class KeyPair(_Frozen):
+    """The key of one item: partition key ``id`` and sort key ``sk``."""
+
+    pk: str = Field(min_length=1)
+    sk: str = Field(min_length=1)
+
+    def as_key(self) -> dict[str, str]:
+        return {"id": self.pk, "sk": self.sk}
+
+
+class EnrollOutcome(str, Enum):
+    """What enroll() did: wrote the enrollment, or found this very enrollment already there
+    (a retry, for instance after a lost response) and changed nothing."""
+
+    CREATED = "CREATED"
+    ALREADY_ENROLLED = "ALREADY_ENROLLED"
+
+
+class SeatStatus(str, Enum):
+    """Status of an order's ``generated_items#<slot>`` record."""
+
+    AVAILABLE = "AVAILABLE"
+    USED = "USED"
+    ROLLBACK = "ROLLBACK"

@@ -1,0 +1,1 @@
+"""The operations a service calls: enroll, cancel, and the seat functions."""

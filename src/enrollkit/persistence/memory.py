@@ -1,0 +1,199 @@
+"""The embedded backend: DynamoDB's transaction, condition and TTL semantics in memory.
+
+Services use it in their own tests, so it must refuse exactly what DynamoDB refuses
+and keep what DynamoDB keeps: expired items stay readable until swept, as
+DynamoDB deletes them up to days after their ``ttl``.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from enrollkit.errors import (
+    CancellationReason,
+    PersistenceError,
+    TransactionCanceled,
+    TransactionError,
+)
+from enrollkit.keys import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from enrollkit.models import KeyPair
+from enrollkit.persistence.base import DEFAULT_ORDER_TABLE_NAME, DEFAULT_TABLE_NAME, BasePersistence
+from enrollkit.persistence.conditions import condition_holds
+from enrollkit.persistence.marshal import normalize_item
+from enrollkit.timing import require_aware, ttl
+from enrollkit.transaction.builder import CONDITIONAL_CHECK_FAILED
+from enrollkit.transaction.operations import ConditionCheck, Delete, Operation, Put, Update
+from enrollkit.transaction.retry import RetryPolicy
+
+_ItemKey = tuple[str, str]
+# DynamoDB remembers a ClientRequestToken for 10 minutes; we remember the latest ones.
+_REMEMBERED_TOKENS = 10_000
+
+
+class InMemoryPersistence(BasePersistence):
+    """Two tables in a dict, guarded by one lock: every transaction is serializable."""
+
+    def __init__(
+        self,
+        table_name: str = DEFAULT_TABLE_NAME,
+        order_table_name: str = DEFAULT_ORDER_TABLE_NAME,
+        *,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(table_name, order_table_name, retry_policy=retry_policy)
+        self._lock = threading.RLock()
+        self._tables: dict[str, dict[_ItemKey, dict[str, Any]]] = {
+            table_name: {},
+            order_table_name: {},
+        }
+        self._tokens: OrderedDict[str, tuple[Operation, ...]] = OrderedDict()
+        self.transactions_committed = 0
+
+    def create_tables(self) -> None:
+        """Nothing to do: the tables exist from the start (here for parity with DynamoDB)."""
+
+    # -- reads -----------------------------------------------------------------
+
+    def get_item(self, key: KeyPair, *, table_name: str | None = None) -> dict[str, Any] | None:
+        with self._lock:
+            item = self._rows(table_name).get((key.pk, key.sk))
+            return copy.deepcopy(item) if item is not None else None
+
+    def query(
+        self, pk: str, *, sk_prefix: str = "", table_name: str | None = None
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._rows(table_name)
+            found = [
+                copy.deepcopy(item)
+                for (item_pk, item_sk), item in rows.items()
+                if item_pk == pk and item_sk.startswith(sk_prefix)
+            ]
+        # Python orders str by code point, which is DynamoDB's UTF-8 byte order.
+        return sorted(found, key=lambda item: str(item[SORT_KEY]))
+
+    def scan(self, *, table_name: str | None = None) -> list[dict[str, Any]]:
+        """Every item of a table (for tests and tools)."""
+        with self._lock:
+            return [copy.deepcopy(item) for item in self._rows(table_name).values()]
+
+    # -- writes ----------------------------------------------------------------
+
+    def put_item(self, item: Mapping[str, Any], *, table_name: str | None = None) -> None:
+        stored = _storable(item)
+        with self._lock:
+            self._rows(table_name)[(stored[PARTITION_KEY], stored[SORT_KEY])] = stored
+
+    def execute_transaction(
+        self, operations: Sequence[Operation], *, client_request_token: str
+    ) -> None:
+        # Marshal first: a value DynamoDB cannot store is refused before anything is written.
+        prepared = [(operation, _prepare(operation)) for operation in operations]
+        with self._lock:
+            if self._already_applied(operations, client_request_token):
+                return
+            reasons = [self._check(operation) for operation in operations]
+            if any(reason.code != "None" for reason in reasons):
+                raise TransactionCanceled(reasons=reasons)
+            for operation, payload in prepared:
+                self._apply(operation, payload)
+            self._remember(operations, client_request_token)
+            self.transactions_committed += 1
+
+    # -- TTL ---------------------------------------------------------------------
+
+    def sweep_expired(self, now: datetime) -> int:
+        """Delete items whose ``ttl`` is at or before ``now``, as DynamoDB's TTL process
+        eventually does. Returns how many were deleted."""
+        cutoff = ttl(require_aware(now))
+        swept = 0
+        with self._lock:
+            for rows in self._tables.values():
+                expired = [
+                    key
+                    for key, item in rows.items()
+                    if _is_epoch(item.get(TTL_ATTRIBUTE)) and item[TTL_ATTRIBUTE] <= cutoff
+                ]
+                for key in expired:
+                    del rows[key]
+                swept += len(expired)
+        return swept
+
+    # -- internals ---------------------------------------------------------------
+
+    def _rows(self, table_name: str | None) -> dict[_ItemKey, dict[str, Any]]:
+        name = self._table(table_name)
+        try:
+            return self._tables[name]
+        except KeyError:
+            raise PersistenceError(f"table {name!r} does not exist") from None
+
+    def _check(self, operation: Operation) -> CancellationReason:
+        key = operation.key
+        current = self._rows(operation.table_name).get((key.pk, key.sk))
+        if operation.cond is None or condition_holds(operation.cond, current):
+            return CancellationReason(code="None")
+        return CancellationReason(
+            code=CONDITIONAL_CHECK_FAILED,
+            message="The conditional request failed",
+            item=copy.deepcopy(current),
+        )
+
+    def _apply(self, operation: Operation, payload: dict[str, Any]) -> None:
+        rows = self._rows(operation.table_name)
+        key = (operation.key.pk, operation.key.sk)
+        if isinstance(operation, Put):
+            rows[key] = payload
+        elif isinstance(operation, Delete):
+            rows.pop(key, None)
+        elif isinstance(operation, Update):
+            item = rows.get(key) or {PARTITION_KEY: key[0], SORT_KEY: key[1]}
+            item = {**item, **payload}
+            for name in operation.remove:
+                item.pop(name, None)
+            rows[key] = _storable(item)
+        # A ConditionCheck writes nothing.
+
+    def _already_applied(self, operations: Sequence[Operation], token: str) -> bool:
+        remembered = self._tokens.get(token)
+        if remembered is None:
+            return False
+        if remembered != tuple(operations):
+            raise TransactionError(
+                "this client request token was used for another transaction "
+                "(DynamoDB: IdempotentParameterMismatch)"
+            )
+        return True
+
+    def _remember(self, operations: Sequence[Operation], token: str) -> None:
+        self._tokens[token] = tuple(operations)
+        while len(self._tokens) > _REMEMBERED_TOKENS:
+            self._tokens.popitem(last=False)
+
+
+def _prepare(operation: Operation) -> dict[str, Any]:
+    if isinstance(operation, Put):
+        return _storable(operation.item)
+    if isinstance(operation, Update):
+        return normalize_item(operation.set)
+    if isinstance(operation, (Delete, ConditionCheck)):
+        return {}
+    raise TypeError(f"unknown operation {operation!r}")
+
+
+def _storable(item: Mapping[str, Any]) -> dict[str, Any]:
+    stored = normalize_item(item)
+    for name in (PARTITION_KEY, SORT_KEY):
+        if not isinstance(stored.get(name), str) or not stored[name]:
+            raise TransactionError(f"an item needs a non-empty string {name!r}")
+    return stored
+
+
+def _is_epoch(value: Any) -> bool:
+    # DynamoDB's TTL ignores items whose ttl is not a number.
+    return isinstance(value, int) and not isinstance(value, bool)

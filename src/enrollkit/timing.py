@@ -1,0 +1,81 @@
+"""Time arithmetic of the lifecycle schedule, the lock and the cancel policy (pure).
+
+Every instant here is timezone-aware; TTLs are epoch seconds, as DynamoDB's TTL reads them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from enrollkit.errors import InvalidInput
+from enrollkit.models import LifecycleEvent
+
+NO_ACCESS_REMINDER = timedelta(days=3)
+ACCESS_PERIOD_REMINDER_LEAD = timedelta(days=30)
+
+
+def utc_now() -> datetime:
+    """The default for ``now=``: read only at the public edge, never inside logic."""
+    return datetime.now(timezone.utc)
+
+
+def require_aware(now: datetime | None) -> datetime:
+    """``now`` as an aware UTC datetime; ``None`` means the current time.
+
+    Aware datetimes in other zones are the same instant and are converted;
+    naive ones are ambiguous and refused.
+    """
+    if now is None:
+        return utc_now()
+    if not isinstance(now, datetime):
+        raise InvalidInput(f"now must be a datetime, not {type(now).__name__}")
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise InvalidInput("now must be timezone-aware (a naive datetime is ambiguous)")
+    return now.astimezone(timezone.utc)
+
+
+def ttl(instant: datetime) -> int:
+    """DynamoDB TTL value: whole epoch seconds."""
+    return int(instant.timestamp())
+
+
+def iso(instant: datetime) -> str:
+    """Dates are stored as ISO-8601 strings in UTC, with the offset."""
+    return instant.astimezone(timezone.utc).isoformat()
+
+
+def access_expiry(enrolled_at: datetime, access_period_days: int) -> datetime:
+    return enrolled_at + timedelta(days=access_period_days)
+
+
+def enrollment_schedule(
+    enrolled_at: datetime, access_period_days: int
+) -> dict[LifecycleEvent, datetime]:
+    """The events enroll() schedules, with their due instants.
+
+    A reminder is kept only when it is due strictly after ``enrolled_at`` and
+    strictly before the expiry it warns about: a 20-day course gets no 30-day
+    reminder, a 2-day course no 3-day reminder.
+    """
+    expiry = access_expiry(enrolled_at, access_period_days)
+    reminders = {
+        LifecycleEvent.REMINDER_NO_ACCESS_3_DAYS: enrolled_at + NO_ACCESS_REMINDER,
+        LifecycleEvent.ACCESS_PERIOD_REMINDER_30_DAYS: expiry - ACCESS_PERIOD_REMINDER_LEAD,
+    }
+    schedule = {event: due for event, due in reminders.items() if enrolled_at < due < expiry}
+    schedule[LifecycleEvent.COURSE_EXPIRED] = expiry
+    return schedule
+
+
+def lock_expiry(enrolled_at: datetime, access_period_days: int, offset_days: int) -> datetime:
+    """The de-duplication lock ends ``offset_days`` before access does."""
+    if not 0 <= offset_days < access_period_days:
+        raise InvalidInput(
+            f"the de-duplication window's offset ({offset_days} days) must be at least 0 and "
+            f"shorter than the course's access period ({access_period_days} days)"
+        )
+    return enrolled_at + timedelta(days=access_period_days - offset_days)
+
+
+def cancel_deadline(enrolled_at: datetime, days: int) -> datetime:
+    return enrolled_at + timedelta(days=days)

@@ -1,0 +1,270 @@
+"""The transaction builder: records operations, checks them as DynamoDB would,
+and commits them in one atomic write through a backend's executor.
+
+It never regroups operations: the reasons of a cancelled transaction come back in
+the order the operations were added, so the error names the operation that failed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Protocol
+
+from enrollkit.errors import (
+    CancellationReason,
+    TransactionCanceled,
+    TransactionError,
+    TransientFailure,
+)
+from enrollkit.keys import PARTITION_KEY, SORT_KEY
+from enrollkit.models import KeyPair
+from enrollkit.transaction.limits import (
+    MAX_ITEM_BYTES,
+    MAX_PARTITION_KEY_BYTES,
+    MAX_SORT_KEY_BYTES,
+    MAX_TRANSACTION_BYTES,
+    MAX_TRANSACTION_OPERATIONS,
+    item_size,
+    value_size,
+)
+from enrollkit.transaction.operations import ConditionCheck, Delete, Operation, Put, Update
+from enrollkit.transaction.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from boto3.dynamodb.conditions import ConditionBase
+
+CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailed"
+
+
+class TransactionExecutor(Protocol):
+    """What a backend provides to the builder: apply all operations atomically, or none.
+
+    On a failed condition it raises :class:`TransactionCanceled` with one reason per
+    operation, in order; on a failure worth retrying, :class:`TransientFailure`.
+    """
+
+    def execute_transaction(
+        self, operations: Sequence[Operation], *, client_request_token: str
+    ) -> None: ...
+
+
+class TransactionBuilder:
+    """Collects the operations of one transaction. Use it through ``transact_writer()``."""
+
+    def __init__(
+        self,
+        executor: TransactionExecutor,
+        *,
+        default_table_name: str,
+        client_request_token: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        self._executor = executor
+        self._default_table_name = default_table_name
+        # One token for every attempt: DynamoDB then applies a re-sent commit once.
+        self.client_request_token = client_request_token or str(uuid.uuid4())
+        self._retry_policy = retry_policy or RetryPolicy()
+        self._operations: list[Operation] = []
+        self._targets: set[tuple[str, str, str]] = set()
+        self._closed = False
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        return tuple(self._operations)
+
+    # -- adding operations -------------------------------------------------
+
+    def put(
+        self,
+        *,
+        item: Mapping[str, Any],
+        cond: ConditionBase | None = None,
+        exc_cls: type[TransactionCanceled] | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        key = _key_of(item)
+        size = item_size(item)
+        if size > MAX_ITEM_BYTES:
+            raise TransactionError(
+                f"item {key.pk!r}/{key.sk!r} is {size:,} bytes; DynamoDB's limit is "
+                f"{MAX_ITEM_BYTES:,} bytes"
+            )
+        self._add(Put(self._table(table_name), dict(item), cond, self._exc(exc_cls)))
+
+    def update(
+        self,
+        *,
+        key: KeyPair,
+        set: Mapping[str, Any] | None = None,
+        remove: Iterable[str] = (),
+        cond: ConditionBase | None = None,
+        exc_cls: type[TransactionCanceled] | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        assignments = dict(set or {})
+        removals = tuple(remove)
+        if not assignments and not removals:
+            raise TransactionError("an update must set or remove at least one attribute")
+        touched = [*assignments, *removals]
+        if {PARTITION_KEY, SORT_KEY} & {*touched}:
+            raise TransactionError("an update cannot change the key attributes")
+        if len(touched) != len({*touched}):
+            raise TransactionError("an update names the same attribute twice")
+        _check_key(key)
+        self._add(
+            Update(self._table(table_name), key, assignments, removals, cond, self._exc(exc_cls))
+        )
+
+    def delete(
+        self,
+        *,
+        key: KeyPair,
+        cond: ConditionBase | None = None,
+        exc_cls: type[TransactionCanceled] | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        _check_key(key)
+        self._add(Delete(self._table(table_name), key, cond, self._exc(exc_cls)))
+
+    def condition(
+        self,
+        *,
+        key: KeyPair,
+        cond: ConditionBase,
+        exc_cls: type[TransactionCanceled] | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        if cond is None:
+            raise TransactionError("a condition check needs a condition")
+        _check_key(key)
+        self._add(ConditionCheck(self._table(table_name), key, cond, self._exc(exc_cls)))
+
+    # -- committing --------------------------------------------------------
+
+    def commit(self) -> None:
+        """Send every operation as one transaction. Called when the ``with`` block ends."""
+        self._ensure_open()
+        self._closed = True
+        if not self._operations:
+            return
+        request_size = sum(_operation_size(op) for op in self._operations)
+        if request_size > MAX_TRANSACTION_BYTES:
+            raise TransactionError(
+                f"the transaction is {request_size:,} bytes; DynamoDB's limit is "
+                f"{MAX_TRANSACTION_BYTES:,} bytes"
+            )
+        self._send_with_retries()
+
+    def discard(self) -> None:
+        """Close the builder without sending anything."""
+        self._closed = True
+
+    def _send_with_retries(self) -> None:
+        policy = self._retry_policy
+        for attempt in range(policy.attempts):
+            try:
+                self._executor.execute_transaction(
+                    self.operations, client_request_token=self.client_request_token
+                )
+                return
+            except TransientFailure:
+                if attempt + 1 >= policy.attempts:
+                    raise
+                policy.sleep(policy.delay(attempt))
+            except TransactionCanceled as cancelled:
+                raise self._domain_error(cancelled.reasons) from cancelled
+
+    def _domain_error(self, reasons: Sequence[CancellationReason]) -> TransactionCanceled:
+        """The ``exc_cls`` of the first operation whose condition failed."""
+        for index, reason in enumerate(reasons):
+            if reason.code == CONDITIONAL_CHECK_FAILED:
+                return self._operations[index].exc_cls(reasons=reasons, failed_index=index)
+        codes = ", ".join(reason.code for reason in reasons)
+        return TransactionCanceled(f"the transaction was cancelled: [{codes}]", reasons=reasons)
+
+    # -- checks --------------------------------------------------------------
+
+    def _add(self, operation: Operation) -> None:
+        self._ensure_open()
+        key = operation.key
+        target = (operation.table_name, key.pk, key.sk)
+        if target in self._targets:
+            raise TransactionError(
+                f"two operations on one item ({operation.table_name}: {key.pk!r}/{key.sk!r}); "
+                "DynamoDB refuses that"
+            )
+        if len(self._operations) >= MAX_TRANSACTION_OPERATIONS:
+            raise TransactionError(
+                f"a transaction holds at most {MAX_TRANSACTION_OPERATIONS} operations"
+            )
+        self._targets.add(target)
+        self._operations.append(operation)
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise TransactionError("this transaction is finished; open a new one")
+
+    def _table(self, table_name: str | None) -> str:
+        return table_name or self._default_table_name
+
+    @staticmethod
+    def _exc(exc_cls: type[TransactionCanceled] | None) -> type[TransactionCanceled]:
+        if exc_cls is None:
+            return TransactionCanceled
+        if not (isinstance(exc_cls, type) and issubclass(exc_cls, TransactionCanceled)):
+            raise TransactionError("exc_cls must be a subclass of TransactionCanceled")
+        return exc_cls
+
+
+@contextmanager
+def open_transaction(
+    executor: TransactionExecutor,
+    *,
+    default_table_name: str,
+    client_request_token: str | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> Iterator[TransactionBuilder]:
+    """Yield a builder; commit when the block ends normally, send nothing otherwise."""
+    builder = TransactionBuilder(
+        executor,
+        default_table_name=default_table_name,
+        client_request_token=client_request_token,
+        retry_policy=retry_policy,
+    )
+    try:
+        yield builder
+    except BaseException:
+        builder.discard()
+        raise
+    builder.commit()
+
+
+def _key_of(item: Mapping[str, Any]) -> KeyPair:
+    pk, sk = item.get(PARTITION_KEY), item.get(SORT_KEY)
+    if not isinstance(pk, str) or not isinstance(sk, str):
+        raise TransactionError(
+            f"an item needs string key attributes {PARTITION_KEY!r} and {SORT_KEY!r}"
+        )
+    key = KeyPair(pk=pk, sk=sk) if pk and sk else None
+    if key is None:
+        raise TransactionError("key attributes must not be empty")
+    _check_key(key)
+    return key
+
+
+def _check_key(key: KeyPair) -> None:
+    if len(key.pk.encode()) > MAX_PARTITION_KEY_BYTES:
+        raise TransactionError(f"a partition key has at most {MAX_PARTITION_KEY_BYTES} bytes")
+    if len(key.sk.encode()) > MAX_SORT_KEY_BYTES:
+        raise TransactionError(f"a sort key has at most {MAX_SORT_KEY_BYTES} bytes")
+
+
+def _operation_size(operation: Operation) -> int:
+    if isinstance(operation, Put):
+        return item_size(operation.item)
+    size = value_size(operation.key.pk) + value_size(operation.key.sk)
+    if isinstance(operation, Update):
+        size += item_size(operation.set) + sum(len(name.encode()) for name in operation.remove)
+    return size

@@ -1,0 +1,47 @@
+"""DynamoDB's limits on one TransactWriteItems request, and item sizes (pure).
+
+The builder checks these before sending, so DynamoDB and the embedded backend
+refuse the same requests, with the same typed error, before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+MAX_TRANSACTION_OPERATIONS = 100
+MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
+MAX_ITEM_BYTES = 400 * 1024
+MAX_PARTITION_KEY_BYTES = 2048
+MAX_SORT_KEY_BYTES = 1024
+
+
+def _number_size(value: int | Decimal) -> int:
+    # DynamoDB: about one byte per two significant digits, plus one.
+    digits = Decimal(value).normalize().as_tuple().digits
+    return (len(digits) + 1) // 2 + 1
+
+
+def value_size(value: Any) -> int:
+    """The size DynamoDB counts for one attribute value, in bytes."""
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if isinstance(value, (int, Decimal)):
+        return _number_size(value)
+    if isinstance(value, Mapping):
+        return 3 + sum(len(str(k).encode()) + value_size(v) + 1 for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return 3 + sum(value_size(v) + 1 for v in value)
+    if isinstance(value, (set, frozenset)):
+        return sum(value_size(v) for v in value)
+    return len(str(value).encode())
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """The size DynamoDB counts for an item: names plus values."""
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
