@@ -120,7 +120,9 @@ def _send(
     assert root is not None
     enrollment_id = str(root[keys.PARTITION_KEY])
     try:
-        with persistence_layer.transact_writer(client_request_token=request_token) as transaction:
+        # The builder's own ClientRequestToken covers re-sends of this very request;
+        # request_token, stored in canceled_date, lets a later attempt recognise it.
+        with persistence_layer.transact_writer() as transaction:
             # First, so that a retry of an applied cancel fails here and is recognised.
             transaction.put(
                 item={

@@ -74,12 +74,6 @@ def enroll(
     if cancel_policy is not None:
         require_instance("cancel_policy", cancel_policy, CancelPolicy)
 
-    course = enrollment.course
-    lock_until = (
-        lock_expiry(now, course.access_period, deduplication_window.offset_days)
-        if deduplication_window is not None
-        else None
-    )
     created = iso(now)
     root = _enrollment_item(enrollment, tenant, created)
     try:
@@ -96,7 +90,7 @@ def enroll(
                 }
             )
             _schedule(transaction, enrollment, now)
-            _lock(transaction, enrollment, now, lock_until, deduplication_window)
+            _lock(transaction, enrollment, now, deduplication_window)
             if vacancy is not None:
                 _consume_seat(transaction, persistence_layer, enrollment, vacancy, created)
             if cancel_policy is not None:
@@ -157,7 +151,6 @@ def _lock(
     transaction: TransactionBuilder,
     enrollment: Enrollment,
     now: datetime,
-    lock_until: datetime | None,
     window: DeduplicationWindow | None,
 ) -> None:
     """Check (and with a window, take) the (user, course) lock in one operation.
@@ -167,9 +160,11 @@ def _lock(
     """
     lock_key = keys.lock_key(enrollment.user.id, enrollment.course.id)
     lock_is_free = Attr(keys.SORT_KEY).not_exists() | Attr(keys.TTL_ATTRIBUTE).lte(ttl(now))
-    if window is None or lock_until is None:
+    if window is None:  # only check that nobody holds the lock
         transaction.condition(key=lock_key, cond=lock_is_free, exc_cls=DeduplicationConflictError)
         return
+    # Raises InvalidInput for an impossible window; the block then sends nothing.
+    lock_until = lock_expiry(now, enrollment.course.access_period, window.offset_days)
     created, lock_ttl = iso(now), ttl(lock_until)
     transaction.put(
         item={

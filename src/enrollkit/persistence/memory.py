@@ -30,9 +30,34 @@ from enrollkit.transaction.builder import CONDITIONAL_CHECK_FAILED
 from enrollkit.transaction.operations import ConditionCheck, Delete, Operation, Put, Update
 from enrollkit.transaction.retry import RetryPolicy
 
-_ItemKey = tuple[str, str]
 # DynamoDB remembers a ClientRequestToken for 10 minutes; we remember the latest ones.
 _REMEMBERED_TOKENS = 10_000
+
+
+class _Table:
+    """Items grouped by partition, as DynamoDB stores them: a Query reads one partition."""
+
+    def __init__(self) -> None:
+        self._partitions: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        return self._partitions.get(pk, {}).get(sk)
+
+    def put(self, item: dict[str, Any]) -> None:
+        self._partitions.setdefault(item[PARTITION_KEY], {})[item[SORT_KEY]] = item
+
+    def delete(self, pk: str, sk: str) -> None:
+        partition = self._partitions.get(pk)
+        if partition is not None:
+            partition.pop(sk, None)
+            if not partition:
+                del self._partitions[pk]
+
+    def partition(self, pk: str) -> dict[str, dict[str, Any]]:
+        return self._partitions.get(pk, {})
+
+    def items(self) -> list[dict[str, Any]]:
+        return [item for partition in self._partitions.values() for item in partition.values()]
 
 
 class InMemoryPersistence(BasePersistence):
@@ -47,10 +72,7 @@ class InMemoryPersistence(BasePersistence):
     ) -> None:
         super().__init__(table_name, order_table_name, retry_policy=retry_policy)
         self._lock = threading.RLock()
-        self._tables: dict[str, dict[_ItemKey, dict[str, Any]]] = {
-            table_name: {},
-            order_table_name: {},
-        }
+        self._tables = {table_name: _Table(), order_table_name: _Table()}
         self._tokens: OrderedDict[str, tuple[Operation, ...]] = OrderedDict()
         self.transactions_committed = 0
 
@@ -61,33 +83,30 @@ class InMemoryPersistence(BasePersistence):
 
     def get_item(self, key: KeyPair, *, table_name: str | None = None) -> dict[str, Any] | None:
         with self._lock:
-            item = self._rows(table_name).get((key.pk, key.sk))
+            item = self._rows(table_name).get(key.pk, key.sk)
             return copy.deepcopy(item) if item is not None else None
 
     def query(
         self, pk: str, *, sk_prefix: str = "", table_name: str | None = None
     ) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self._rows(table_name)
-            found = [
-                copy.deepcopy(item)
-                for (item_pk, item_sk), item in rows.items()
-                if item_pk == pk and item_sk.startswith(sk_prefix)
+            partition = self._rows(table_name).partition(pk)
+            # Python orders str by code point, which is DynamoDB's UTF-8 byte order.
+            return [
+                copy.deepcopy(partition[sk]) for sk in sorted(partition) if sk.startswith(sk_prefix)
             ]
-        # Python orders str by code point, which is DynamoDB's UTF-8 byte order.
-        return sorted(found, key=lambda item: str(item[SORT_KEY]))
 
     def scan(self, *, table_name: str | None = None) -> list[dict[str, Any]]:
         """Every item of a table (for tests and tools)."""
         with self._lock:
-            return [copy.deepcopy(item) for item in self._rows(table_name).values()]
+            return copy.deepcopy(self._rows(table_name).items())
 
     # -- writes ----------------------------------------------------------------
 
     def put_item(self, item: Mapping[str, Any], *, table_name: str | None = None) -> None:
         stored = _storable(item)
         with self._lock:
-            self._rows(table_name)[(stored[PARTITION_KEY], stored[SORT_KEY])] = stored
+            self._rows(table_name).put(stored)
 
     def execute_transaction(
         self, operations: Sequence[Operation], *, client_request_token: str
@@ -113,20 +132,20 @@ class InMemoryPersistence(BasePersistence):
         cutoff = ttl(require_aware(now))
         swept = 0
         with self._lock:
-            for rows in self._tables.values():
+            for table in self._tables.values():
                 expired = [
-                    key
-                    for key, item in rows.items()
+                    item
+                    for item in table.items()
                     if _is_epoch(item.get(TTL_ATTRIBUTE)) and item[TTL_ATTRIBUTE] <= cutoff
                 ]
-                for key in expired:
-                    del rows[key]
+                for item in expired:
+                    table.delete(item[PARTITION_KEY], item[SORT_KEY])
                 swept += len(expired)
         return swept
 
     # -- internals ---------------------------------------------------------------
 
-    def _rows(self, table_name: str | None) -> dict[_ItemKey, dict[str, Any]]:
+    def _rows(self, table_name: str | None) -> _Table:
         name = self._table(table_name)
         try:
             return self._tables[name]
@@ -135,7 +154,7 @@ class InMemoryPersistence(BasePersistence):
 
     def _check(self, operation: Operation) -> CancellationReason:
         key = operation.key
-        current = self._rows(operation.table_name).get((key.pk, key.sk))
+        current = self._rows(operation.table_name).get(key.pk, key.sk)
         if operation.cond is None or condition_holds(operation.cond, current):
             return CancellationReason(code="None")
         return CancellationReason(
@@ -145,18 +164,17 @@ class InMemoryPersistence(BasePersistence):
         )
 
     def _apply(self, operation: Operation, payload: dict[str, Any]) -> None:
-        rows = self._rows(operation.table_name)
-        key = (operation.key.pk, operation.key.sk)
+        table = self._rows(operation.table_name)
+        key = operation.key
         if isinstance(operation, Put):
-            rows[key] = payload
+            table.put(payload)
         elif isinstance(operation, Delete):
-            rows.pop(key, None)
+            table.delete(key.pk, key.sk)
         elif isinstance(operation, Update):
-            item = rows.get(key) or {PARTITION_KEY: key[0], SORT_KEY: key[1]}
-            item = {**item, **payload}
+            item = {**(table.get(key.pk, key.sk) or key.as_key()), **payload}
             for name in operation.remove:
                 item.pop(name, None)
-            rows[key] = _storable(item)
+            table.put(item)
         # A ConditionCheck writes nothing.
 
     def _already_applied(self, operations: Sequence[Operation], token: str) -> bool:
