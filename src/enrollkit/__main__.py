@@ -1,5 +1,8 @@
+"""``python -m enrollkit``: the same command line as ``enrollkit``."""
+
 import sys
 
 from enrollkit.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

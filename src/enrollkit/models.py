@@ -65,7 +65,8 @@ def _validate_enrollment_id(value: str) -> str:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Schemas build on first use, not at import: `import enrollkit` stays light.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class EnrollmentStatus(str, Enum):

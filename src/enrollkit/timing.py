@@ -45,7 +45,7 @@ def iso(instant: datetime) -> str:
 
 
 def access_expiry(enrolled_at: datetime, access_period_days: int) -> datetime:
-    return enrolled_at + timedelta(days=access_period_days)
+    return require_aware(enrolled_at) + timedelta(days=access_period_days)
 
 
 def enrollment_schedule(
@@ -56,7 +56,12 @@ def enrollment_schedule(
     A reminder is kept only when it is due strictly after ``enrolled_at`` and
     strictly before the expiry it warns about: a 20-day course gets no 30-day
     reminder, a 2-day course no 3-day reminder.
+
+    Days are 24 hours of UTC, as the TTL clock counts them: an instant in a zone with
+    daylight saving or a changed offset is converted first, so wall-clock jumps do not
+    move the schedule.
     """
+    enrolled_at = require_aware(enrolled_at)
     expiry = access_expiry(enrolled_at, access_period_days)
     reminders = {
         LifecycleEvent.REMINDER_NO_ACCESS_3_DAYS: enrolled_at + NO_ACCESS_REMINDER,
@@ -74,8 +79,8 @@ def lock_expiry(enrolled_at: datetime, access_period_days: int, offset_days: int
             f"the de-duplication window's offset ({offset_days} days) must be at least 0 and "
             f"shorter than the course's access period ({access_period_days} days)"
         )
-    return enrolled_at + timedelta(days=access_period_days - offset_days)
+    return require_aware(enrolled_at) + timedelta(days=access_period_days - offset_days)
 
 
 def cancel_deadline(enrolled_at: datetime, days: int) -> datetime:
-    return enrolled_at + timedelta(days=days)
+    return require_aware(enrolled_at) + timedelta(days=days)

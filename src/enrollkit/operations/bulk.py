@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from enrollkit import keys
 from enrollkit.errors import (
     DeduplicationConflictError,
     InvalidInput,
@@ -94,7 +95,8 @@ def enroll_many(
     time, so a seat is taken only by an enrollment that was written. Enrollment ids
     derive from (order, course, user): re-running after a partial failure finds the
     enrollments already made (``ALREADY_ENROLLED``) and takes no extra seat.
-    A user who is not valid gets ``INVALID``; when seats run out, ``NO_SEAT``.
+    A user who is not valid gets ``INVALID``; when seats run out, ``NO_SEAT`` (unless
+    the user's enrollment exists by then: ``ALREADY_ENROLLED``).
     """
     now = require_aware(now)
     require_instance("course", course, Course)
@@ -143,6 +145,10 @@ def enroll_many(
             if outcome is EnrollOutcome.CREATED:
                 return BulkResult(user.id, BulkOutcome.ENROLLED, enrollment_id)
             pool.give_back(seat)
+            return BulkResult(user.id, BulkOutcome.ALREADY_ENROLLED, enrollment_id)
+        # No seat left. The ledger was read before this run's writes: another run may
+        # have enrolled this user since (taking the seats this one counted on).
+        if persistence_layer.get_item(keys.enrollment_key(enrollment_id)) is not None:
             return BulkResult(user.id, BulkOutcome.ALREADY_ENROLLED, enrollment_id)
         return BulkResult(user.id, BulkOutcome.NO_SEAT, enrollment_id)
 

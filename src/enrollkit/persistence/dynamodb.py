@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from boto3.dynamodb.conditions import ConditionExpressionBuilder
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoRegionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+    NoRegionError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from enrollkit.errors import (
     CancellationReason,
@@ -93,10 +100,12 @@ class DynamoDBPersistence(BasePersistence):
             )
         except ClientError as error:
             raise _translate(error) from error
-        except (HTTPClientError, BotoCoreError) as error:
+        except _CONNECTION_ERRORS as error:
             # The request may or may not have been applied; a retry with the same
             # token (or the operations' own conditions) makes that safe.
             raise TransientFailure(f"DynamoDB could not be reached: {error}") from error
+        except BotoCoreError as error:
+            raise _client_failure(error) from error
 
     # -- plain reads and writes ----------------------------------------------------
 
@@ -183,12 +192,27 @@ class DynamoDBPersistence(BasePersistence):
             if code == "ResourceInUseException":
                 raise _TableExists(str(error)) from error
             raise _translate(error) from error
-        except (HTTPClientError, BotoCoreError) as error:
+        except _CONNECTION_ERRORS as error:
             raise PersistenceError(f"DynamoDB could not be reached: {error}") from error
+        except BotoCoreError as error:
+            raise _client_failure(error) from error
 
 
 class _TableExists(PersistenceError):
     pass
+
+
+# Failures where the request may not have reached DynamoDB (or its answer was lost).
+_CONNECTION_ERRORS = (HTTPClientError, BotoConnectionError)
+
+
+def _client_failure(error: BotoCoreError) -> PersistenceError:
+    if isinstance(error, NoCredentialsError):
+        return PersistenceError(
+            "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "or a profile; a local endpoint accepts any values)"
+        )
+    return PersistenceError(f"the DynamoDB client failed: {error}")
 
 
 def _translate(error: ClientError) -> Exception:

@@ -119,8 +119,10 @@ class InMemoryPersistence(BasePersistence):
             reasons = [self._check(operation) for operation in operations]
             if any(reason.code != "None" for reason in reasons):
                 raise TransactionCanceled(reasons=reasons)
-            for operation, payload in prepared:
-                self._apply(operation, payload)
+            # Every write is computed (and sized) before any is applied: all or nothing.
+            writes = [(op, self._result(op, payload)) for op, payload in prepared]
+            for operation, result in writes:
+                self._apply(operation, result)
             self._remember(operations, client_request_token)
             self.transactions_committed += 1
 
@@ -163,18 +165,23 @@ class InMemoryPersistence(BasePersistence):
             item=copy.deepcopy(current),
         )
 
-    def _apply(self, operation: Operation, payload: dict[str, Any]) -> None:
+    def _result(self, operation: Operation, payload: dict[str, Any]) -> dict[str, Any]:
+        """The item ``operation`` leaves behind; an updated item is checked like a put one."""
+        if not isinstance(operation, Update):
+            return payload
+        key = operation.key
+        item = {**(self._rows(operation.table_name).get(key.pk, key.sk) or key.as_key()), **payload}
+        for name in operation.remove:
+            item.pop(name, None)
+        return _storable(item)
+
+    def _apply(self, operation: Operation, result: dict[str, Any]) -> None:
         table = self._rows(operation.table_name)
         key = operation.key
-        if isinstance(operation, Put):
-            table.put(payload)
+        if isinstance(operation, (Put, Update)):
+            table.put(result)
         elif isinstance(operation, Delete):
             table.delete(key.pk, key.sk)
-        elif isinstance(operation, Update):
-            item = {**(table.get(key.pk, key.sk) or key.as_key()), **payload}
-            for name in operation.remove:
-                item.pop(name, None)
-            table.put(item)
         # A ConditionCheck writes nothing.
 
     def _already_applied(self, operations: Sequence[Operation], token: str) -> bool:
