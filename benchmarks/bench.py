@@ -1,7 +1,7 @@
 """Benchmarks: print figures and ratios (never pass/fail; this machine is shared and noisy).
 
-    python benchmarks/bench.py            # embedded backend and import cost
-    python benchmarks/bench.py --moto     # also DynamoDB through a local moto server
+    python -m benchmarks.bench            # embedded backend and import cost (from the repo root)
+    python -m benchmarks.bench --moto     # also DynamoDB through a local moto server
 
 Figures are medians of several rounds, so one noisy round does not decide them.
 """
