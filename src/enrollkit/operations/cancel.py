@@ -72,9 +72,23 @@ def cancel(
     """Cancel an enrollment: status CANCELED, who canceled it, every schedule and its lock
     removed, its seat returned to the order. One Query, then one transaction.
 
-    Raises ``EnrollmentNotFound`` (missing, or ``tenant_id`` given and different),
-    ``CancelNotAllowed`` (no cancel policy, its window has passed, already canceled),
-    ``OrderNotFound`` (the seat's order is gone), ``InvalidInput``.
+    Args:
+        enrollment_id: The enrollment to cancel.
+        author: Who cancels it (recorded in its ``canceled_date`` item).
+        persistence_layer: Where the enrollment lives.
+        tenant_id: When given, the enrollment must belong to this tenant (else
+            ``EnrollmentNotFound``, so one tenant cannot probe another's ids).
+        now: The cancel time, timezone-aware; default the current UTC time.
+
+    Returns:
+        The enrollment id, and the new seat put back into the order, if the enrollment
+        had taken one.
+
+    Raises:
+        EnrollmentNotFound: No such enrollment, or ``tenant_id`` given and different.
+        CancelNotAllowed: No cancel policy, its window has passed, or already canceled.
+        OrderNotFound: The order of the enrollment's seat does not exist.
+        InvalidInput: A bad id, a naive ``now``, an argument of the wrong type.
     """
     now = require_aware(now)
     require_identifier("enrollment_id", enrollment_id)
@@ -98,11 +112,14 @@ def cancel(
 
     request_token = str(uuid.uuid4())
     returned_seat = _new_seat(items)
-    release_lock = items.get(keys.LOCK_METADATA_SK) is not None
+    # An expired lock blocks nobody, DynamoDB's TTL deletes it, and it may already be a
+    # newer enrollment's: release only a live one (still conditioned on owning it).
+    lock_metadata = items.get(keys.LOCK_METADATA_SK)
+    release_lock = lock_metadata is not None and not _expired(lock_metadata, now)
     try:
         _send(persistence_layer, items, author, now, request_token, returned_seat, release_lock)
     except _LockTakenOver:
-        # Rare: our lock expired and a newer enrollment took it between our read and write.
+        # Only with clocks out of step: our lock was taken between our read and our write.
         _send(persistence_layer, items, author, now, request_token, returned_seat, False)
     return CancelResult(enrollment_id=enrollment_id, returned_seat=returned_seat)
 
@@ -174,8 +191,8 @@ def _send(
         ) from None
 
 
-def _expired(policy: Mapping[str, Any], now: datetime) -> bool:
-    deadline = policy.get(keys.TTL_ATTRIBUTE)
+def _expired(item: Mapping[str, Any], now: datetime) -> bool:
+    deadline = item.get(keys.TTL_ATTRIBUTE)
     return isinstance(deadline, int) and deadline <= ttl(now)
 
 

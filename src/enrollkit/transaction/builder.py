@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from enrollkit.errors import (
@@ -188,6 +189,8 @@ class TransactionBuilder:
 
     def _add(self, operation: Operation) -> None:
         self._ensure_open()
+        if operation.cond is not None:
+            _check_condition(operation.cond)
         key = operation.key
         target = (operation.table_name, key.pk, key.sk)
         if target in self._targets:
@@ -252,6 +255,52 @@ def _key_of(item: Mapping[str, Any]) -> KeyPair:
         raise TransactionError("key attributes must not be empty")
     _check_key(key)
     return key
+
+
+# Operators that order values: DynamoDB orders only strings, numbers and binaries.
+_ORDERING_OPERATORS = frozenset({"<", "<=", ">", ">=", "BETWEEN"})
+
+
+def _check_condition(cond: ConditionBase) -> None:
+    """Refuse a condition DynamoDB refuses to parse (ValidationException), so every backend
+    refuses it: an ordering comparison or BETWEEN with a literal that is not a string,
+    number or binary; BETWEEN bounds of different types or in the wrong order; begins_with
+    with a literal that is not a string or binary. (An attribute of another type is no
+    error: the comparison is then false.)"""
+    from boto3.dynamodb.conditions import AttributeBase, ConditionBase
+    from boto3.dynamodb.types import Binary
+
+    def kind(value: Any) -> str | None:
+        if isinstance(value, str):
+            return "S"
+        if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+            return "N"
+        if isinstance(value, (bytes, bytearray, Binary)):
+            return "B"
+        return None  # BOOL, NULL, sets, lists, maps
+
+    expression = cond.get_expression()
+    operator, operands = expression["operator"], expression["values"]
+    if operator in ("AND", "OR", "NOT"):
+        for operand in operands:
+            _check_condition(operand)
+        return
+    literals = [o for o in operands[1:] if not isinstance(o, (AttributeBase, ConditionBase))]
+    kinds = [kind(literal) for literal in literals]
+    if operator in _ORDERING_OPERATORS and not all(k in ("S", "N", "B") for k in kinds):
+        raise TransactionError(f"{operator} orders only strings, numbers and binaries")
+    if operator == "begins_with" and not all(k in ("S", "B") for k in kinds):
+        raise TransactionError("begins_with takes a string or binary prefix")
+    if operator == "BETWEEN" and len(literals) == 2:
+        if kinds[0] != kinds[1]:
+            raise TransactionError("the bounds of BETWEEN must have one type")
+        low, high = literals
+        if kinds[0] == "N":
+            low, high = Decimal(low), Decimal(high)
+        elif kinds[0] == "B":
+            low, high = bytes(low), bytes(high)
+        if low > high:
+            raise TransactionError("BETWEEN needs its lower bound first")
 
 
 def _check_key(key: KeyPair) -> None:
