@@ -38,7 +38,7 @@ from tests.support.seats import (
     seed_order,
 )
 
-ORG = "org-1"
+ORG = "tenant-1"
 ORDER = "order-1"
 COURSE = make_course("course-1")
 OTHER_COURSE = make_course("course-2")

@@ -20,6 +20,7 @@ from enrollkit import (
     Enrollment,
     EnrollOutcome,
     InMemoryPersistence,
+    Tenant,
     Vacancy,
     VacancyUnavailable,
     add_vacancies,
@@ -48,7 +49,7 @@ def enroll_on(
     enrollment = Enrollment(user=make_user(user_id), course=COURSES[course_id])
     outcome = enroll(
         enrollment,
-        tenant=TENANT,
+        tenant=Tenant(id=seat.org_id, name="Seat owner"),  # seats are the tenant's own
         persistence_layer=persistence,
         vacancy=seat,
         cancel_policy=CancelPolicy(),
@@ -200,7 +201,7 @@ def run_retry(
     seat = data.draw(st.sampled_from([bogus, *model.course_of]), label="retry seat")
     outcome = enroll(
         model.enrollments[enrollment_id],
-        tenant=TENANT,
+        tenant=Tenant(id=org_id, name="Seat owner"),
         persistence_layer=store,
         vacancy=seat,
         cancel_policy=CancelPolicy(),
@@ -218,7 +219,7 @@ def test_racing_enrolls_on_fewer_seats_have_exactly_one_winner_per_seat(
     width = race_width(persistence)
     order_id = new_order(persistence)
     seats = add_vacancies(
-        org_id="org-1",
+        org_id="tenant-1",
         order_id=order_id,
         course=COURSES["course-a"],
         quantity=width // 4,
@@ -264,7 +265,7 @@ def test_racing_cancels_of_one_enrollment_return_its_seat_once(
     width = race_width(persistence)
     order_id = new_order(persistence)
     (seat,) = add_vacancies(
-        org_id="org-1",
+        org_id="tenant-1",
         order_id=order_id,
         course=COURSES["course-a"],
         quantity=1,
@@ -285,7 +286,7 @@ def test_racing_cancels_of_one_enrollment_return_its_seat_once(
     returned = done[0].returned_seat
     assert returned is not None
     census = assert_seats_conserved(persistence, order_id, 1)
-    assert list(census.available) == [("org-1", returned.slot_id)]
+    assert list(census.available) == [("tenant-1", returned.slot_id)]
     assert census.holders == {}
 
 
@@ -299,7 +300,7 @@ def test_racing_add_vacancies_add_the_seats_once(
     results = race(
         width,
         lambda _: add_vacancies(
-            org_id="org-1",
+            org_id="tenant-1",
             order_id=order_id,
             course=COURSES["course-a"],
             quantity=quantity,
@@ -320,7 +321,7 @@ def test_racing_enrolls_and_cancels_conserve_seats(
     width = race_width(persistence)
     order_id = new_order(persistence)
     seats = add_vacancies(
-        org_id="org-1",
+        org_id="tenant-1",
         order_id=order_id,
         course=COURSES["course-a"],
         quantity=width // 4,

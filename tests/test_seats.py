@@ -29,7 +29,7 @@ from enrollkit import (
 )
 from enrollkit.errors import CancelNotAllowed
 from enrollkit.persistence.base import BasePersistence
-from tests.conftest import TENANT, make_course, make_enrollment, make_user
+from tests.conftest import OTHER_TENANT, TENANT, make_course, make_enrollment, make_user
 from tests.support.seats import (
     CountingPersistence,
     SimulatedCrash,
@@ -40,7 +40,7 @@ from tests.support.seats import (
     stored_items,
 )
 
-ORG = "org-1"
+ORG = "tenant-1"
 ORDER = "order-1"
 AUTHOR = Author(id="admin", name="Admin")
 COURSE = make_course("course-1")
@@ -330,6 +330,33 @@ def test_enroll_refuses_a_seat_that_does_not_exist(
 
     assert store.query(enrollment.id) == []
     assert_seats_conserved(store, ORDER, 1)
+
+
+def test_enroll_refuses_another_organizations_seat_before_writing(
+    store: BasePersistence, now: datetime
+) -> None:
+    (seat,) = add(store, now, 1)
+    enrollment = make_enrollment()
+    before = sorted(stored_items(store), key=lambda item: (item["id"], item["sk"]))
+
+    with pytest.raises(VacancyUnavailable, match="organization"):
+        enroll(enrollment, tenant=OTHER_TENANT, persistence_layer=store, vacancy=seat, now=now)
+
+    assert sorted(stored_items(store), key=lambda item: (item["id"], item["sk"])) == before
+    assert_seats_conserved(store, ORDER, 1)
+
+
+def test_enroll_refuses_a_seat_whose_order_is_gone(store: BasePersistence, now: datetime) -> None:
+    # cancel() could never return such a seat, so enroll() must not take it.
+    (seat,) = add(store, now, 1)
+    delete_order(store, ORDER)
+    enrollment = make_enrollment()
+
+    with pytest.raises(OrderNotFound):
+        enroll(enrollment, tenant=TENANT, persistence_layer=store, vacancy=seat, now=now)
+
+    assert store.query(enrollment.id) == []
+    assert seat_item(store, seat) is not None
 
 
 def test_a_retried_enroll_takes_no_second_seat(store: BasePersistence, now: datetime) -> None:

@@ -551,8 +551,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("Done. Everything above lived in memory and is gone now.")
         print("Run it against DynamoDB Local or a moto server: enrollkit demo --endpoint-url URL")
     else:
+        options = ""
+        if store.table_name != "enrollments":
+            options += f" --table-name {store.table_name}"
+        if store.order_table_name != "orders":
+            options += f" --order-table-name {store.order_table_name}"
         print("Done. Look at one enrollment's items:")
-        print(f"  enrollkit show {ana.id} --endpoint-url {args.endpoint_url}")
+        print(f"  enrollkit show {ana.id} --endpoint-url {args.endpoint_url}{options}")
     return EXIT_OK
 
 
@@ -573,10 +578,16 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, demo: bool = Fal
     )
     group.add_argument("--region", help="AWS region (default: the environment's)")
     group.add_argument(
-        "--table-name", default="enrollments", help="enrollments table (default: %(default)s)"
+        "--table-name",
+        metavar="NAME",
+        default="enrollments",
+        help="enrollments table (default: %(default)s)",
     )
     group.add_argument(
-        "--order-table-name", default="orders", help="orders table (default: %(default)s)"
+        "--order-table-name",
+        metavar="NAME",
+        default="orders",
+        help="orders table (default: %(default)s)",
     )
 
 
@@ -594,7 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="a narrated end-to-end run (embedded backend, or --endpoint-url)",
+        help="a narrated end-to-end run of the whole lifecycle",
         description="A narrated end-to-end run: an order with seats, users enrolled, a "
         "duplicate refused, a cancel that returns the seat, the schedule of reminders. "
         "On the embedded backend unless --endpoint-url is given.",
@@ -613,7 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser(
         "show",
-        help="print the items of one enrollment",
+        help="print one enrollment's items",
         description="Print the item collection of one enrollment, with its lock and seat.",
     )
     show.add_argument("enrollment_id", metavar="ENROLLMENT_ID")
@@ -632,8 +643,15 @@ def _error_line(error: BaseException) -> str | None:
     if botocore is not None:
         if isinstance(error, botocore.ClientError):
             return _client_error_message(error)
-        if isinstance(error, botocore.BotoCoreError):
+        if isinstance(error, botocore.NoCredentialsError):
+            return (
+                "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                "or AWS_PROFILE)"
+            )
+        if isinstance(error, (botocore.ConnectionError, botocore.HTTPClientError)):
             return f"DynamoDB could not be reached: {error}"
+        if isinstance(error, botocore.BotoCoreError):  # e.g. a parameter boto3 refuses
+            return str(error).replace("\n", " ")
     return None
 
 
@@ -643,9 +661,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status: int = args.run(args)
+        sys.stdout.flush()  # a closed pipe surfaces here, not at interpreter exit
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `enrollkit demo | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the exit flush does not fail again
+        return EXIT_OK
     except Exception as error:
         line = _error_line(error)
         if line is None:

@@ -70,6 +70,9 @@ class _Frozen(BaseModel):
 
 
 class EnrollmentStatus(str, Enum):
+    """An enrollment's status (its ``status`` attribute). enroll() writes ``PENDING``;
+    cancel() sets ``CANCELED``; the others are your service's lifecycle steps."""
+
     PENDING = "PENDING"
     IN_PROGRESS = "IN_PROGRESS"
     COMPLETED = "COMPLETED"
@@ -90,12 +93,17 @@ class LifecycleEvent(str, Enum):
 
 
 class User(_Frozen):
+    """The person enrolled. ``name`` and ``email`` are copied into the schedule items, so
+    a reminder can be sent without another read."""
+
     id: Identifier
     name: Name
     email: Email
 
 
 class Course(_Frozen):
+    """A course, with its access period in whole days (at least 1)."""
+
     id: Identifier
     name: Name
     access_period: Annotated[StrictInt, Field(gt=0, le=MAX_ACCESS_PERIOD_DAYS)]
@@ -103,6 +111,10 @@ class Course(_Frozen):
 
 
 class Enrollment(_Frozen):
+    """One user in one course. ``id`` defaults to a new UUID4 string, given when the
+    object is built: reuse the object (or the id) to retry an enroll() safely.
+    ``lock`` is reserved and cannot be an id."""
+
     id: Annotated[Identifier, AfterValidator(_validate_enrollment_id)] = Field(
         default_factory=lambda: str(uuid.uuid4())
     )

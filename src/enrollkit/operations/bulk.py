@@ -39,6 +39,8 @@ _ENROLLMENT_NAMESPACE = uuid.UUID("0b6f8f61-4a8e-4f1e-8d2b-8f3f1c1e6a90")
 
 
 class BulkOutcome(str, Enum):
+    """What enroll_many() did for one user."""
+
     ENROLLED = "ENROLLED"
     ALREADY_ENROLLED = "ALREADY_ENROLLED"
     NO_SEAT = "NO_SEAT"
@@ -107,7 +109,7 @@ def enroll_many(
 
     ledger = seat_ledger(order_id=order_id, persistence_layer=persistence_layer)
     holders = ledger.holders()
-    pool = _SeatPool(ledger.available(course.id))
+    pool = _SeatPool([seat for seat in ledger.available(course.id) if seat.org_id == tenant.id])
 
     def enroll_one(candidate: User | Mapping[str, Any]) -> BulkResult:
         try:

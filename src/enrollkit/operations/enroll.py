@@ -12,6 +12,7 @@ from enrollkit import keys
 from enrollkit.errors import (
     DeduplicationConflictError,
     EnrollmentIdConflict,
+    OrderNotFound,
     TransactionCanceled,
     VacancyUnavailable,
 )
@@ -56,19 +57,43 @@ def enroll(
     Writes the enrollment, its tenant metadata and lifecycle schedule; takes the
     (user, course) lock when a ``deduplication_window`` is given (and checks it is free
     either way); consumes ``vacancy`` when given; records ``cancel_policy`` when given.
+    All of it is one transaction: nothing is written when it raises.
 
-    Returns ``EnrollOutcome.CREATED``, or ``EnrollOutcome.ALREADY_ENROLLED`` when this
-    very enrollment (same id, user, course and tenant) exists already: a retry.
+    Args:
+        enrollment: The user, the course, and the enrollment's id (reuse it to retry).
+        tenant: The organization the enrollment belongs to.
+        persistence_layer: Where to write: ``DynamoDBPersistence``,
+            ``InMemoryPersistence``, or any ``PersistenceLayer``.
+        vacancy: A prepaid seat of the tenant's order to consume, or ``None``.
+        deduplication_window: Take the (user, course) lock until ``offset_days`` before
+            access ends; ``None`` only checks that no other enrollment holds it.
+        cancel_policy: Allow cancel() for ``days`` after enrollment (``None`` days: no
+            limit); without a policy the enrollment cannot be canceled.
+        now: The enrollment time, timezone-aware; default the current UTC time.
 
-    Raises ``DeduplicationConflictError`` (lock held by another enrollment),
-    ``EnrollmentIdConflict`` (the id exists with other content), ``VacancyUnavailable``,
-    ``InvalidInput``; nothing is written when it raises.
+    Returns:
+        ``EnrollOutcome.CREATED``, or ``EnrollOutcome.ALREADY_ENROLLED`` when this very
+        enrollment (same id, user, course and tenant) exists already: a retry.
+
+    Raises:
+        DeduplicationConflictError: The lock is held by another, unexpired enrollment.
+        EnrollmentIdConflict: The id exists with another user, course or tenant.
+        VacancyUnavailable: The seat is used, missing, for another course, or of another
+            organization than ``tenant``.
+        OrderNotFound: The seat's order does not exist.
+        InvalidInput: A naive ``now``, a window not shorter than the access period, an
+            argument of the wrong type.
     """
     now = require_aware(now)
     require_instance("enrollment", enrollment, Enrollment)
     require_instance("tenant", tenant, Tenant)
     if vacancy is not None:
         require_instance("vacancy", vacancy, Vacancy)
+        if vacancy.org_id != tenant.id:
+            # A tenant enrolls only from its own organization's orders.
+            raise VacancyUnavailable(
+                f"the seat belongs to organization {vacancy.org_id!r}, not to the tenant"
+            )
     if deduplication_window is not None:
         require_instance("deduplication_window", deduplication_window, DeduplicationWindow)
     if cancel_policy is not None:
@@ -201,6 +226,14 @@ def _consume_seat(
     created: str,
 ) -> None:
     seat = keys.seat_key(vacancy.org_id, vacancy.order_id, vacancy.slot_id)
+    orders = persistence_layer.order_table_name
+    # Seats move only while their order exists (cancel() needs it to return the seat).
+    transaction.condition(
+        key=keys.order_key(vacancy.order_id),
+        cond=Attr(keys.SORT_KEY).exists(),
+        exc_cls=OrderNotFound,
+        table_name=orders,
+    )
     transaction.delete(
         key=seat,
         cond=Attr(keys.SORT_KEY).exists() & Attr("course.id").eq(enrollment.course.id),
@@ -215,7 +248,7 @@ def _consume_seat(
         },
         cond=Attr("status").eq(SeatStatus.AVAILABLE.value),
         exc_cls=VacancyUnavailable,
-        table_name=persistence_layer.order_table_name,
+        table_name=orders,
     )
     transaction.put(
         item={

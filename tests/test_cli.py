@@ -1,0 +1,424 @@
+"""The ``enrollkit`` command line: each command, on the embedded backend and on moto, and
+its error messages (one line on stderr, exit status 1, never a traceback)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from enrollkit import (
+    Author,
+    CancelPolicy,
+    Course,
+    DeduplicationWindow,
+    DynamoDBPersistence,
+    Enrollment,
+    InMemoryPersistence,
+    Tenant,
+    User,
+    add_vacancies,
+    cancel,
+    enroll,
+)
+from enrollkit.cli import CommandError, main, render_table, show_enrollment
+from tests.support.moto_server import MotoServer
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = [
+    "1. An order with seats",
+    "2. Users enrolled, each taking a seat",
+    "3. A duplicate refused",
+    "4. A cancel that returns the seat",
+    "5. The schedule of reminders",
+]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_one_line_error(status: int, err: str, *fragments: str) -> None:
+    assert status == 1
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("enrollkit: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def tables() -> list[str]:
+    suffix = uuid.uuid4().hex[:8]
+    return ["--table-name", f"cli-enr-{suffix}", "--order-table-name", f"cli-ord-{suffix}"]
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+# -- the parser, --help, --version -----------------------------------------------------------
+
+
+def test_help_lists_the_commands_and_imports_neither_boto3_nor_the_operations() -> None:
+    code = (
+        "import sys\n"
+        "from enrollkit.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code == 0, exit.code\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')\n"
+        "               or m.startswith('enrollkit.operations'))\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    for command in ("demo", "create-tables", "show"):
+        assert command in result.stdout
+
+
+def test_python_dash_m_enrollkit_runs_the_same_command_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "enrollkit", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"enrollkit \d+\.\d+\.\d+\S*\n", result.stdout)
+
+
+@pytest.mark.parametrize("command", ["demo", "create-tables", "show"])
+def test_each_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main([command, "--help"])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    assert f"usage: enrollkit {command}" in out
+    assert "--endpoint-url" in out
+
+
+@pytest.mark.parametrize(
+    "argv", [[], ["nope"], ["show"], ["demo", "--nope"], ["create-tables", "extra"]]
+)
+def test_usage_errors_exit_2_without_a_traceback(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: enrollkit" in err
+    assert "Traceback" not in err
+
+
+# -- enrollkit demo ----------------------------------------------------------------------------
+
+
+def test_demo_on_the_embedded_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "demo")
+    assert status == 0, err
+    assert err == ""
+    assert "embedded backend" in out
+    positions = [out.index(step) for step in STEPS]
+    assert positions == sorted(positions)
+    # the order's seats, the enrollments, the refusal, the cancel, the schedule
+    assert out.count("AVAILABLE") >= 3
+    assert re.search(r"Ana Souza\s+[0-9a-f-]{36}\s+CREATED", out)
+    assert re.search(r"Bruno Lima\s+[0-9a-f-]{36}\s+CREATED", out)
+    assert "refused: DeduplicationConflictError" in out
+    assert "ROLLBACK" in out and "the seat returned" in out
+    assert "Seats: 3 added = 2 available + 1 held by active enrollments." in out
+    for event in ("REMINDER_NO_ACCESS_3_DAYS", "ACCESS_PERIOD_REMINDER_30_DAYS", "COURSE_EXPIRED"):
+        assert re.search(event + r"\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC", out), event
+    assert "0 items left" in out
+    assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_demo_as_the_readme_runs_it() -> None:
+    """The README's command ends in `enrollkit demo`: run the installed entry point."""
+    script = Path(sys.executable).with_name("enrollkit")
+    command = (
+        [str(script), "demo"] if script.exists() else [sys.executable, "-m", "enrollkit", "demo"]
+    )
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert all(step in result.stdout for step in STEPS)
+
+
+def test_the_documented_demo_output_matches_the_demo(capsys: pytest.CaptureFixture[str]) -> None:
+    documented = (ROOT / "docs" / "cli.md").read_text("utf-8")
+    _, out, _ = run(capsys, "demo")
+
+    def skeleton(text: str) -> list[str]:
+        return [line for line in text.splitlines() if re.match(r"^\d\. ", line)]
+
+    assert skeleton(out) == STEPS
+    for step in STEPS:
+        assert step in documented
+    # every line of the documented run that holds no date or id is printed as documented
+    block = documented.split("$ enrollkit demo\n", 1)[1].split("```", 1)[0]
+    variable = re.compile(r"\d{4}-\d\d-\d\d|[0-9a-f]{8}")
+    for line in block.splitlines():
+        if line.strip() and not variable.search(line):
+            assert line in out, line
+
+
+@pytest.mark.moto
+def test_demo_against_moto_creates_the_tables_and_can_run_again(
+    moto: MotoServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = tables()
+    for _ in range(2):  # a second run on the same tables works too
+        status, out, err = run(capsys, "demo", "--endpoint-url", moto.endpoint_url, *names)
+        assert status == 0, err
+        assert f"DynamoDB at {moto.endpoint_url}" in out
+        assert all(step in out for step in STEPS)
+        assert "Seats: 3 added = 2 available + 1 held by active enrollments." in out
+    show_command = out.strip().splitlines()[-1].split()
+    assert show_command[:2] == ["enrollkit", "show"]
+    assert show_command[-4:] == names
+    status, shown, err = run(capsys, *show_command[1:])
+    assert status == 0, err
+    assert "/ 0  -- the enrollment" in shown
+    assert "Its lock item" in shown and "Its seat in the order" in shown
+
+
+# -- enrollkit create-tables -----------------------------------------------------------------
+
+
+@pytest.mark.moto
+def test_create_tables_creates_both_and_is_idempotent(
+    moto: MotoServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = tables()
+    for _ in range(2):
+        status, out, err = run(capsys, "create-tables", "--endpoint-url", moto.endpoint_url, *names)
+        assert status == 0, err
+        assert f"Tables ready at {moto.endpoint_url}" in out
+        for table in (names[1], names[3]):
+            assert re.search(
+                table + r"\s+ACTIVE\s+id \(S\) / sk \(S\)\s+ttl ENABLED\s+NEW_AND_OLD_IMAGES", out
+            ), out
+    store = DynamoDBPersistence(names[1], names[3], endpoint_url=moto.endpoint_url)
+    description = store.client.describe_table(TableName=names[1])["Table"]
+    assert [key["AttributeName"] for key in description["KeySchema"]] == ["id", "sk"]
+
+
+# -- enrollkit show --------------------------------------------------------------------------
+
+
+def _seeded(store: InMemoryPersistence | DynamoDBPersistence, now: datetime) -> tuple[str, str]:
+    """An active enrollment with a seat and a lock, and a canceled one."""
+    course = Course(id="nr-10", name="NR-10 Electrical Safety", access_period=90)
+    store.put_item({"id": "order-1", "sk": "0"}, table_name=store.order_table_name)
+    seats = add_vacancies(
+        org_id="acme",
+        order_id="order-1",
+        course=course,
+        quantity=2,
+        persistence_layer=store,
+        now=now,
+    )
+    ids = []
+    for user_id, seat in zip(("ana", "bruno"), seats, strict=True):
+        enrollment = Enrollment(
+            user=User(id=user_id, name=user_id.title(), email=f"{user_id}@example.com"),
+            course=course,
+        )
+        enroll(
+            enrollment,
+            tenant=Tenant(id="acme", name="Acme Training"),
+            persistence_layer=store,
+            vacancy=seat,
+            deduplication_window=DeduplicationWindow(offset_days=10),
+            cancel_policy=CancelPolicy(days=7),
+            now=now,
+        )
+        ids.append(enrollment.id)
+    cancel(ids[1], author=Author(id="admin", name="Admin"), persistence_layer=store, now=now)
+    return ids[0], ids[1]
+
+
+@pytest.mark.moto
+def test_show_prints_the_item_collection(
+    moto: MotoServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = tables()
+    store = DynamoDBPersistence(names[1], names[3], endpoint_url=moto.endpoint_url)
+    store.create_tables()
+    active, canceled = _seeded(store, datetime.now(timezone.utc))
+
+    status, out, err = run(capsys, "show", active, "--endpoint-url", moto.endpoint_url, *names)
+    assert status == 0, err
+    assert out.startswith(f"Enrollment {active}: 9 items in table '{names[1]}'")
+    for sk in (
+        "0",
+        "metadata#tenant",
+        "metadata#lock",
+        "metadata#deduplication_window",
+        "cancel_policy",
+        "parent_vacancy",
+        "schedules#reminder_no_access_3_days",
+        "schedules#access_period_reminder_30_days",
+        "schedules#course_expired",
+    ):
+        assert f"  {active} / {sk}" in out
+    assert "Its lock item (partition 'lock'):" in out
+    assert f"enrollment_id  {active}" in out
+    assert "status         USED" in out
+    assert re.search(r"ttl\s+\d+ = \d{4}-\d\d-\d\d \d\d:\d\d UTC \(in ", out)
+
+    status, out, err = run(capsys, "show", canceled, "--endpoint-url", moto.endpoint_url, *names)
+    assert status == 0, err
+    assert "status                 CANCELED" in out
+    assert f"{canceled} / canceled_date  -- who canceled it" in out
+    assert "author         {id: admin, name: Admin}" in out
+    assert "schedules#" not in out and "Its lock item" not in out
+
+
+def test_show_marks_expired_items_awaiting_deletion() -> None:
+    store = InMemoryPersistence()
+    enrolled_at = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+    active, _ = _seeded(store, enrolled_at)
+    text = show_enrollment(store, active, now=enrolled_at + timedelta(days=4))
+    assert re.search(
+        r"schedules#reminder_no_access_3_days.*\n(.*\n)*?.*ttl .*2026-01-08 09:00 UTC "
+        r"\(expired 1 day ago, awaiting DynamoDB's deletion\)",
+        text,
+    ), text
+    assert "(in 86 days)" in text  # course_expired
+
+
+def test_show_refuses_an_unknown_id_on_the_embedded_backend() -> None:
+    with pytest.raises(CommandError, match="no enrollment 'nope' in table 'enrollments'"):
+        show_enrollment(InMemoryPersistence(), "nope")
+
+
+# -- errors: one line, exit status 1 ------------------------------------------------------------
+
+
+@pytest.mark.moto
+def test_show_an_unknown_id(moto: MotoServer, capsys: pytest.CaptureFixture[str]) -> None:
+    names = tables()
+    assert run(capsys, "create-tables", "--endpoint-url", moto.endpoint_url, *names)[0] == 0
+    status, out, err = run(
+        capsys, "show", "no-such-id", "--endpoint-url", moto.endpoint_url, *names
+    )
+    assert out == ""
+    assert_one_line_error(status, err, f"no enrollment 'no-such-id' in table '{names[1]}'")
+
+
+@pytest.mark.moto
+def test_show_with_a_missing_table(moto: MotoServer, capsys: pytest.CaptureFixture[str]) -> None:
+    names = tables()
+    status, _, err = run(capsys, "show", "some-id", "--endpoint-url", moto.endpoint_url, *names)
+    assert_one_line_error(
+        status,
+        err,
+        f"table '{names[1]}' does not exist at {moto.endpoint_url}",
+        f"enrollkit create-tables --endpoint-url {moto.endpoint_url}",
+    )
+
+
+def test_show_an_invalid_id_needs_no_network(capsys: pytest.CaptureFixture[str]) -> None:
+    endpoint = f"http://127.0.0.1:{unused_port()}"
+    status, _, err = run(capsys, "show", "a#b", "--endpoint-url", endpoint)
+    assert_one_line_error(status, err, "not an enrollment id: 'a#b'", "must not contain '#'")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["demo"], ["create-tables"], ["show", "some-id"]],
+    ids=["demo", "create-tables", "show"],
+)
+def test_an_unreachable_endpoint(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    endpoint = f"http://127.0.0.1:{unused_port()}"
+    status, out, err = run(capsys, *argv, "--endpoint-url", endpoint)
+    assert out == ""
+    assert_one_line_error(status, err, "DynamoDB could not be reached", endpoint)
+
+
+def test_a_malformed_endpoint_url(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "create-tables", "--endpoint-url", "not a url")
+    assert_one_line_error(status, err, "cannot create a DynamoDB client", "not a url")
+
+
+def test_no_region_for_aws(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    status, _, err = run(capsys, "create-tables")
+    assert_one_line_error(status, err, "no AWS region", "--region")
+
+
+def test_a_local_endpoint_needs_no_configured_credentials(
+    moto: MotoServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    status, _, err = run(capsys, "create-tables", "--endpoint-url", moto.endpoint_url, *tables())
+    assert status == 0, err
+
+
+def test_a_bug_is_not_hidden(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only errors a user can act on become one line; a bug keeps its traceback."""
+    import enrollkit.cli as cli
+
+    def broken(_: object) -> int:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(cli, "cmd_demo", broken)
+    with pytest.raises(ZeroDivisionError):
+        main(["demo"])
+
+
+def test_render_table() -> None:
+    table = render_table(("a", "long header"), [(1, "x"), ("wide cell", "")], indent=0)
+    assert table.splitlines() == [
+        "a          long header",
+        "---------  -----------",
+        "1          x",
+        "wide cell",
+    ]
+
+
+def test_a_closed_pipe_is_not_an_error() -> None:
+    """`enrollkit demo | head -3`: the reader leaves early; no traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "enrollkit", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before the command writes anything
+    stderr = process.stderr.read().decode()
+    process.stderr.close()
+    assert process.wait(timeout=60) == 0, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr

@@ -1,0 +1,179 @@
+"""deploy/template.yaml: cfn-lint clean, the settings enrollkit relies on, the same tables as
+``create_tables()``, and a stack deployed on moto that enrollkit can use."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from enrollkit import keys
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "deploy" / "template.yaml"
+
+cfnlint_api = pytest.importorskip(
+    "cfnlint.api", reason="cfn-lint is not installed: pip install -e '.[dev]'"
+)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    from cfnlint.decode import decode
+
+    decoded, problems = decode(str(TEMPLATE))
+    assert not problems, problems
+    assert decoded is not None
+    return dict(decoded)
+
+
+def _tables(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::DynamoDB::Table"
+    }
+
+
+def test_cfn_lint_is_clean() -> None:
+    config = cfnlint_api.ManualArgs(include_checks=["I"])  # informational checks too
+    matches = cfnlint_api.lint_file(TEMPLATE, config=config)
+    assert not matches, "\n".join(str(match) for match in matches)
+
+
+def test_both_tables_have_the_layout_enrollkit_needs(template: dict[str, Any]) -> None:
+    tables = _tables(template)
+    assert set(tables) == {"EnrollmentsTable", "OrdersTable"}
+    parameters = {"EnrollmentsTable": "TableName", "OrdersTable": "OrderTableName"}
+    for name, table in tables.items():
+        assert table["TableName"] == {"Ref": parameters[name]}
+        assert table["KeySchema"] == [
+            {"AttributeName": keys.PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": keys.SORT_KEY, "KeyType": "RANGE"},
+        ]
+        assert table["AttributeDefinitions"] == [
+            {"AttributeName": keys.PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": keys.SORT_KEY, "AttributeType": "S"},
+        ]
+        assert table["TimeToLiveSpecification"] == {
+            "AttributeName": keys.TTL_ATTRIBUTE,
+            "Enabled": True,
+        }
+        assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+        assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert table["BillingMode"] == "PAY_PER_REQUEST"
+        assert "GlobalSecondaryIndexes" not in table
+        resource = template["Resources"][name]
+        assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+    assert template["Parameters"]["TableName"]["Default"] == "enrollments"
+    assert template["Parameters"]["OrderTableName"]["Default"] == "orders"
+
+
+def test_the_access_policy_covers_what_enrollkit_calls(template: dict[str, Any]) -> None:
+    policy = template["Resources"]["AccessPolicy"]["Properties"]["PolicyDocument"]
+    statement = policy["Statement"][0]
+    assert statement["Effect"] == "Allow"
+    # DynamoDBPersistence calls GetItem, Query, PutItem and TransactWriteItems, which is
+    # authorised per item by the actions of its operations.
+    assert set(statement["Action"]) == {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+    }
+    assert statement["Resource"] == [
+        {"Fn::GetAtt": ["EnrollmentsTable", "Arn"]},
+        {"Fn::GetAtt": ["OrdersTable", "Arn"]},
+    ]
+
+
+@pytest.fixture
+def stack(moto: Any) -> Iterator[tuple[Any, str, str]]:
+    """The template deployed as a stack on the moto server, with fresh table names."""
+    import boto3
+
+    suffix = uuid.uuid4().hex[:8]
+    names = (f"cfn-enrollments-{suffix}", f"cfn-orders-{suffix}")
+    cloudformation = boto3.client(
+        "cloudformation", endpoint_url=moto.endpoint_url, region_name="us-east-1"
+    )
+    stack_name = f"enrollkit-{suffix}"
+    cloudformation.create_stack(
+        StackName=stack_name,
+        TemplateBody=TEMPLATE.read_text("utf-8"),
+        Parameters=[
+            {"ParameterKey": "TableName", "ParameterValue": names[0]},
+            {"ParameterKey": "OrderTableName", "ParameterValue": names[1]},
+        ],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    described = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    assert described["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in described["Outputs"]}
+    assert (outputs["TableName"], outputs["OrderTableName"]) == names
+    assert {"TableStreamArn", "OrderTableStreamArn", "AccessPolicyArn"} <= set(outputs)
+    yield moto, *names
+
+
+@pytest.mark.moto
+def test_the_deployed_tables_match_create_tables_and_work(stack: tuple[Any, str, str]) -> None:
+    from datetime import datetime, timezone
+
+    from enrollkit import (
+        Author,
+        CancelPolicy,
+        Course,
+        DeduplicationWindow,
+        DynamoDBPersistence,
+        Enrollment,
+        Tenant,
+        User,
+        cancel,
+        enroll,
+    )
+
+    server, table_name, order_table_name = stack
+    deployed = DynamoDBPersistence(
+        table_name, order_table_name, endpoint_url=server.endpoint_url, region_name="us-east-1"
+    )
+    suffix = uuid.uuid4().hex[:8]
+    created = DynamoDBPersistence(
+        f"made-{suffix}", f"made-orders-{suffix}", endpoint_url=server.endpoint_url
+    )
+    created.create_tables()
+
+    def shape(store: DynamoDBPersistence, name: str) -> tuple[Any, ...]:
+        table = store.client.describe_table(TableName=name)["Table"]
+        return (
+            table["KeySchema"],
+            sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]),
+            table["StreamSpecification"],
+            table["BillingModeSummary"]["BillingMode"],
+        )
+
+    assert shape(deployed, table_name) == shape(created, created.table_name)
+    assert shape(deployed, order_table_name) == shape(created, created.order_table_name)
+
+    enrollment = Enrollment(
+        user=User(id="ana", name="Ana Souza", email="ana@example.com"),
+        course=Course(id="nr-10", name="NR-10", access_period=90),
+    )
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+    enroll(
+        enrollment,
+        tenant=Tenant(id="acme", name="Acme"),
+        persistence_layer=deployed,
+        deduplication_window=DeduplicationWindow(offset_days=10),
+        cancel_policy=CancelPolicy(days=7),
+        now=now,
+    )
+    cancel(
+        enrollment.id, author=Author(id="admin", name="Admin"), persistence_layer=deployed, now=now
+    )
+    root = deployed.get_item(keys.enrollment_key(enrollment.id))
+    assert root is not None and root["status"] == "CANCELED"
