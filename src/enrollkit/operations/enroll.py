@@ -10,6 +10,7 @@ from boto3.dynamodb.conditions import Attr
 
 from enrollkit import keys
 from enrollkit.errors import (
+    CancellationReason,
     DeduplicationConflictError,
     EnrollmentIdConflict,
     OrderNotFound,
@@ -134,7 +135,8 @@ def enroll(
             return EnrollOutcome.ALREADY_ENROLLED
         raise EnrollmentIdConflict(
             f"enrollment {enrollment.id!r} exists with another user, course or tenant",
-            reasons=taken.reasons,
+            # Without the items: the existing enrollment may be another tenant's.
+            reasons=[CancellationReason(r.code, r.message) for r in taken.reasons],
             failed_index=taken.failed_index,
         ) from None
     return EnrollOutcome.CREATED
