@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
+
 from enrollkit.errors import InvalidInput
-from enrollkit.models import validate_identifier
+from enrollkit.models import LOCK_PARTITION, validate_identifier
 
 T = TypeVar("T")
 
@@ -13,6 +15,13 @@ T = TypeVar("T")
 def require_instance(name: str, value: Any, kind: type[T]) -> T:
     if not isinstance(value, kind):
         raise InvalidInput(f"{name} must be a {kind.__name__}, not {type(value).__name__}")
+    if isinstance(value, BaseModel):
+        # model_copy(update=...) and model_construct() skip validation: an id with '#'
+        # or the reserved 'lock' would then reach the keys. Check the model again.
+        try:
+            type(value).model_validate(value.model_dump())
+        except ValidationError as error:
+            raise InvalidInput(f"{name} is not valid: {error}") from None
     return value
 
 
@@ -23,3 +32,12 @@ def require_identifier(name: str, value: Any) -> str:
         return validate_identifier(value)
     except ValueError as error:
         raise InvalidInput(f"{name}: {error}") from None
+
+
+def require_enrollment_id(value: Any) -> str:
+    """An enrollment id: an identifier, and not the partition of the locks (reading
+    'lock' as an enrollment would read every lock item)."""
+    enrollment_id = require_identifier("enrollment_id", value)
+    if enrollment_id == LOCK_PARTITION:
+        raise InvalidInput(f"enrollment_id: {LOCK_PARTITION!r} is reserved (the locks' partition)")
+    return enrollment_id

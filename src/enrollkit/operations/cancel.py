@@ -18,7 +18,11 @@ from enrollkit.errors import (
     TransactionCanceled,
 )
 from enrollkit.models import Author, EnrollmentStatus, SeatStatus, Vacancy
-from enrollkit.operations._validation import require_identifier, require_instance
+from enrollkit.operations._validation import (
+    require_enrollment_id,
+    require_identifier,
+    require_instance,
+)
 from enrollkit.operations.seats import generated_item
 from enrollkit.persistence.base import PersistenceLayer
 from enrollkit.timing import iso, require_aware, ttl
@@ -91,7 +95,7 @@ def cancel(
         InvalidInput: A bad id, a naive ``now``, an argument of the wrong type.
     """
     now = require_aware(now)
-    require_identifier("enrollment_id", enrollment_id)
+    require_enrollment_id(enrollment_id)
     require_instance("author", author, Author)
     if tenant_id is not None:
         require_identifier("tenant_id", tenant_id)

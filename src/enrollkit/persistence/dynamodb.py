@@ -193,7 +193,8 @@ class DynamoDBPersistence(BasePersistence):
                 raise _TableExists(str(error)) from error
             raise _translate(error) from error
         except _CONNECTION_ERRORS as error:
-            raise PersistenceError(f"DynamoDB could not be reached: {error}") from error
+            # Worth retrying, as for a transaction: TransientFailure says so to the caller.
+            raise TransientFailure(f"DynamoDB could not be reached: {error}") from error
         except BotoCoreError as error:
             raise _client_failure(error) from error
 

@@ -1,0 +1,676 @@
+"""Hostile input: a corpus and hypothesis strategies of bad values, on both backends.
+
+Every bad value gets a typed error: ``pydantic.ValidationError`` when a model is built,
+an ``enrollkit`` error (``InvalidInput``, ``TransactionError``, ...) when a function is
+called; and all items of both tables are the same before and after. Values that look
+like DynamoDB expression syntax are not bad: they are stored verbatim. Aware datetimes in
+any zone are accepted and stored as the same instant in UTC; naive ones are refused.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from boto3.dynamodb.conditions import Attr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
+
+from enrollkit import (
+    Author,
+    CancelPolicy,
+    Course,
+    DeduplicationWindow,
+    DynamoDBPersistence,
+    EnrollkitError,
+    Enrollment,
+    InvalidInput,
+    KeyPair,
+    Tenant,
+    TransactionCanceled,
+    TransactionError,
+    User,
+    Vacancy,
+    add_vacancies,
+    cancel,
+    enroll,
+    enroll_many,
+    seat_ledger,
+)
+from enrollkit.persistence.base import BasePersistence
+from tests.conftest import NOW, TENANT, make_course, make_enrollment, make_user
+from tests.support.invariants import STATS, Snapshot, snapshot
+
+AUTHOR = Author(id="admin", name="Admin")
+COURSE = make_course("course-1", access_period=30)
+
+# -- the corpus -------------------------------------------------------------------------------
+
+BAD_IDS = [
+    "",
+    "#",
+    "a#b",
+    "ORG#tenant-1",
+    "vacancies#org",
+    "a\x00b",
+    "a\nb",
+    "\t",
+    "tab\tinside",
+    "del\x7f",
+    "nel\x85",
+    "\x1b[31mred",
+    "x" * 257,
+]
+BAD_NAMES = ["", "   ", "\n", "a\x00b", "line\nbreak", "bell\x07", "x" * 10_000]
+BAD_EMAILS = [
+    "",
+    "not-an-email",
+    "a@b",
+    "@example.com",
+    "a@",
+    "a@@example.com",
+    "a b@example.com",
+    "a@exam ple.com",
+    "a@.com",
+    "a@example..com",
+    "a@example.com\n",
+    "a\x00@example.com",
+    "x" * 250 + "@example.com",
+]
+NAIVE = [datetime(2026, 3, 2, 12, 30), datetime(1970, 1, 1), datetime.max, datetime.min]
+BAD_ACCESS_PERIODS: list[Any] = [0, -1, -30, 10**9, 36_501, True, 1.5, "30", None]
+BAD_QUANTITIES: list[Any] = [0, -1, 10**9, True, 1.5, "3", None]
+BAD_POLICY_DAYS: list[Any] = [0, -1, 10**9, 1.5, "7", True]
+EXPRESSION_LIKE = [
+    ":v0",
+    ":u0",
+    "#n0",
+    "#pk = :pk",
+    "#n0 = :v1 OR attribute_exists(id)",
+    "attribute_not_exists(sk)",
+    "SET #status = :canceled REMOVE ttl",
+    "); DROP TABLE enrollments; --",
+    "' OR '1'='1",
+    "${jndi:ldap://example.com/a}",
+    "size(id) > :v0 AND begins_with(sk, :p)",
+    "{{7*7}}",
+    "NULL",
+]
+# Ids must not contain '#': the expression-looking ids are the ones without it.
+EXPRESSION_LIKE_IDS = [value for value in EXPRESSION_LIKE if "#" not in value]
+
+
+def tried(count: int = 1) -> None:
+    STATS["hostile.bad_inputs"] += count
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(persistence: BasePersistence) -> BasePersistence:
+    """Both backends, holding an enrollment (with seat, lock, policy), an order and seats,
+    so "nothing changed" is checked against a store with content."""
+    persistence.put_item(
+        {"id": "order-1", "sk": "0", "create_date": NOW.isoformat()},
+        table_name=persistence.order_table_name,
+    )
+    seats = add_vacancies(
+        org_id=TENANT.id,
+        order_id="order-1",
+        course=COURSE,
+        quantity=3,
+        persistence_layer=persistence,
+        now=NOW,
+    )
+    enroll(
+        Enrollment(id="existing", user=make_user("user-1"), course=COURSE),
+        tenant=TENANT,
+        persistence_layer=persistence,
+        vacancy=seats[0],
+        deduplication_window=DeduplicationWindow(offset_days=5),
+        cancel_policy=CancelPolicy(days=7),
+        now=NOW,
+    )
+    return persistence
+
+
+def refused(
+    persistence: BasePersistence,
+    call: Callable[[], object],
+    errors: type[Exception] | tuple[type[Exception], ...] = InvalidInput,
+    before: Snapshot | None = None,
+) -> Exception:
+    """``call`` raises one of ``errors`` (a typed error) and changes no item."""
+    before = before if before is not None else snapshot(persistence)
+    with pytest.raises(errors) as raised:
+        call()
+    assert snapshot(persistence) == before
+    assert isinstance(raised.value, (EnrollkitError, ValidationError))
+    tried()
+    return raised.value
+
+
+def not_built(build: Callable[[], BaseModel]) -> None:
+    with pytest.raises(ValidationError):
+        build()
+    tried()
+
+
+# -- models refuse bad values at construction ----------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
+def test_a_bad_id_is_refused_by_every_model(bad: str) -> None:
+    user, course = make_user(), make_course()
+    not_built(lambda: User(id=bad, name="Ana", email="ana@example.com"))
+    not_built(lambda: Course(id=bad, name="Course", access_period=30))
+    not_built(lambda: Enrollment(id=bad, user=user, course=course))
+    not_built(lambda: Tenant(id=bad, name="Acme"))
+    not_built(lambda: Author(id=bad, name="Admin"))
+    not_built(lambda: Vacancy(org_id=bad, order_id="o", slot_id="s"))
+    not_built(lambda: Vacancy(org_id="o", order_id=bad, slot_id="s"))
+    not_built(lambda: Vacancy(org_id="o", order_id="o", slot_id=bad))
+
+
+def test_lock_is_not_an_enrollment_id() -> None:
+    not_built(lambda: Enrollment(id="lock", user=make_user(), course=make_course()))
+
+
+@pytest.mark.parametrize("bad", BAD_NAMES, ids=lambda v: repr(v)[:20])
+def test_a_bad_name_is_refused(bad: str) -> None:
+    not_built(lambda: User(id="u", name=bad, email="ana@example.com"))
+    not_built(lambda: Course(id="c", name=bad, access_period=30))
+    not_built(lambda: Tenant(id="t", name=bad))
+    not_built(lambda: Author(id="a", name=bad))
+
+
+@pytest.mark.parametrize("bad", BAD_EMAILS, ids=lambda v: repr(v)[:24])
+def test_an_email_that_is_not_an_email_is_refused(bad: str) -> None:
+    not_built(lambda: User(id="u", name="Ana", email=bad))
+
+
+@pytest.mark.parametrize("bad", BAD_ACCESS_PERIODS, ids=repr)
+def test_an_access_period_that_is_not_a_positive_whole_number_of_days(bad: Any) -> None:
+    not_built(lambda: Course(id="c", name="Course", access_period=bad))
+
+
+@pytest.mark.parametrize("bad", [-1, -30, 1.5, "5", True, 10**9])
+def test_a_window_offset_that_is_not_a_day_count(bad: Any) -> None:
+    not_built(lambda: DeduplicationWindow(offset_days=bad))
+
+
+@pytest.mark.parametrize("bad", BAD_POLICY_DAYS, ids=repr)
+def test_a_cancel_policy_of_no_days(bad: Any) -> None:
+    not_built(lambda: CancelPolicy(days=bad))
+
+
+# -- functions refuse bad arguments, and write nothing -------------------------------------------
+
+
+@pytest.mark.parametrize("naive", NAIVE, ids=str)
+def test_a_naive_now_is_refused_by_every_function(store: BasePersistence, naive: datetime) -> None:
+    enrollment = make_enrollment("user-2")
+    refused(store, lambda: enroll(enrollment, tenant=TENANT, persistence_layer=store, now=naive))
+    refused(store, lambda: cancel("existing", author=AUTHOR, persistence_layer=store, now=naive))
+    refused(
+        store,
+        lambda: add_vacancies(
+            org_id=TENANT.id,
+            order_id="order-1",
+            course=COURSE,
+            quantity=5,
+            persistence_layer=store,
+            now=naive,
+        ),
+    )
+    refused(
+        store,
+        lambda: enroll_many(
+            [make_user("user-3")],
+            course=COURSE,
+            tenant=TENANT,
+            order_id="order-1",
+            persistence_layer=store,
+            now=naive,
+        ),
+    )
+
+
+@pytest.mark.parametrize("now", ["2026-03-02T12:30:00+00:00", 1_772_454_615, 0.5, object()])
+def test_a_now_that_is_not_a_datetime_is_refused(store: BasePersistence, now: Any) -> None:
+    refused(
+        store,
+        lambda: enroll(make_enrollment("user-2"), tenant=TENANT, persistence_layer=store, now=now),
+    )
+    refused(store, lambda: cancel("existing", author=AUTHOR, persistence_layer=store, now=now))
+
+
+@pytest.mark.parametrize("bad", [*BAD_IDS, 42, None, b"bytes"], ids=repr)
+def test_a_bad_id_argument_is_refused(store: BasePersistence, bad: Any) -> None:
+    refused(store, lambda: cancel(bad, author=AUTHOR, persistence_layer=store, now=NOW))
+    if bad is not None:  # tenant_id=None means "any tenant"
+        refused(
+            store,
+            lambda: cancel(
+                "existing", author=AUTHOR, persistence_layer=store, tenant_id=bad, now=NOW
+            ),
+        )
+    for arguments in ({"org_id": bad, "order_id": "order-1"}, {"org_id": "o", "order_id": bad}):
+        refused(
+            store,
+            lambda arguments=arguments: add_vacancies(  # type: ignore[misc]
+                **arguments, course=COURSE, quantity=1, persistence_layer=store, now=NOW
+            ),
+        )
+    refused(store, lambda: seat_ledger(order_id=bad, persistence_layer=store))
+
+
+def test_lock_is_refused_as_an_enrollment_id_argument(store: BasePersistence) -> None:
+    """Regression: cancel('lock') read the whole lock partition (every lock item, page by
+    page) before answering EnrollmentNotFound. 'lock' is no enrollment id: InvalidInput,
+    before any read."""
+    reads: list[str] = []
+    query = store.query
+    store.query = lambda pk, **kw: reads.append(pk) or query(pk, **kw)  # type: ignore[method-assign]
+    refused(store, lambda: cancel("lock", author=AUTHOR, persistence_layer=store, now=NOW))
+    assert reads == []
+
+
+@pytest.mark.parametrize("bad", BAD_QUANTITIES, ids=repr)
+def test_a_seat_quantity_that_is_not_a_count(store: BasePersistence, bad: Any) -> None:
+    refused(
+        store,
+        lambda: add_vacancies(
+            org_id=TENANT.id,
+            order_id="order-1",
+            course=COURSE,
+            quantity=bad,
+            persistence_layer=store,
+            now=NOW,
+        ),
+    )
+
+
+@pytest.mark.parametrize("offset", [30, 31, 365, 36_500])
+def test_a_window_not_shorter_than_the_access_period(store: BasePersistence, offset: int) -> None:
+    refused(
+        store,
+        lambda: enroll(
+            make_enrollment("user-2", access_period=30),
+            tenant=TENANT,
+            persistence_layer=store,
+            deduplication_window=DeduplicationWindow(offset_days=offset),
+            now=NOW,
+        ),
+    )
+
+
+WRONG_TYPES: list[Any] = ["text", {"id": "x"}, 42, make_user()]
+
+
+@pytest.mark.parametrize(
+    ("argument", "bad"),
+    [("enrollment", None), ("tenant", None)]  # None means "not given" only for the others
+    + [
+        (argument, bad)
+        for argument in ("enrollment", "tenant", "vacancy", "deduplication_window", "cancel_policy")
+        for bad in WRONG_TYPES
+    ],
+    ids=repr,
+)
+def test_an_argument_of_the_wrong_type(store: BasePersistence, argument: str, bad: Any) -> None:
+    arguments: dict[str, Any] = {"enrollment": make_enrollment("user-2"), "tenant": TENANT}
+    arguments[argument] = bad
+    refused(
+        store,
+        lambda: enroll(  # type: ignore[misc]
+            arguments.pop("enrollment"), **arguments, persistence_layer=store, now=NOW
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: make_enrollment().model_copy(update={"id": "lock"}),
+        lambda: make_enrollment().model_copy(update={"id": "a#b"}),
+        lambda: make_enrollment().model_copy(
+            update={"user": make_user().model_copy(update={"id": "u#1"})}
+        ),
+        lambda: make_enrollment().model_copy(
+            update={"course": make_course().model_copy(update={"access_period": 0})}
+        ),
+        lambda: Enrollment.model_construct(id="x\x00", user=make_user(), course=make_course()),
+        lambda: make_enrollment().model_copy(
+            update={"user": make_user().model_copy(update={"email": "nope"})}
+        ),
+    ],
+    ids=["lock-id", "hash-id", "hash-user", "zero-days", "constructed", "bad-email"],
+)
+def test_a_model_that_skipped_validation_is_refused(
+    store: BasePersistence, build: Callable[[], Enrollment]
+) -> None:
+    """Regression: model_copy(update=...) and model_construct() skip pydantic's validation;
+    enroll() wrote such an enrollment as given (an enrollment with id 'lock' put its items
+    in the lock partition). Operations now validate their model arguments again."""
+    refused(store, lambda: enroll(build(), tenant=TENANT, persistence_layer=store, now=NOW))
+    bad_tenant = TENANT.model_copy(update={"id": "t#1"})
+    refused(
+        store,
+        lambda: enroll(
+            make_enrollment("user-2"), tenant=bad_tenant, persistence_layer=store, now=NOW
+        ),
+    )
+    bad_author = AUTHOR.model_copy(update={"name": "\x00"})
+    refused(store, lambda: cancel("existing", author=bad_author, persistence_layer=store, now=NOW))
+
+
+# -- the transaction builder refuses what DynamoDB would ------------------------------------------
+
+
+def _in_transaction(store: BasePersistence, build: Callable[[Any], None]) -> Callable[[], None]:
+    def run() -> None:
+        with store.transact_writer() as transaction:
+            transaction.put(item={"id": "first", "sk": "0", "note": "written only with the rest"})
+            build(transaction)
+
+    return run
+
+
+OVERSIZED = [
+    (
+        "item-over-400KB",
+        lambda t: t.put(item={"id": "big", "sk": "0", "blob": "x" * (400 * 1024)}),
+    ),
+    (
+        "many-attributes-over-400KB",
+        lambda t: t.put(item={"id": "big", "sk": "0", **{f"a{n}": "y" * 1024 for n in range(410)}}),
+    ),
+    (
+        "request-over-4MB",
+        lambda t: [
+            t.put(item={"id": f"big-{n}", "sk": "0", "blob": "x" * 390_000}) for n in range(11)
+        ],
+    ),
+    (
+        "partition-key-over-2KB",
+        lambda t: t.put(item={"id": "k" * 2049, "sk": "0"}),
+    ),
+    (
+        "sort-key-over-1KB",
+        lambda t: t.delete(key=KeyPair(pk="existing", sk="s" * 1025)),
+    ),
+    (
+        "update-growing-an-item-past-400KB",
+        lambda t: t.update(key=KeyPair(pk="padded", sk="0"), set={"more": "y" * 200_000}),
+    ),
+    (
+        "over-100-operations",
+        lambda t: [t.put(item={"id": f"n-{n}", "sk": "0"}) for n in range(100)],
+    ),
+    (
+        "two-operations-on-one-item",
+        lambda t: [
+            t.put(item={"id": "twice", "sk": "0"}),
+            t.delete(key=KeyPair(pk="twice", sk="0")),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("build", [b for _, b in OVERSIZED], ids=[n for n, _ in OVERSIZED])
+def test_a_transaction_dynamodb_would_refuse_writes_nothing(
+    store: BasePersistence, build: Callable[[Any], None]
+) -> None:
+    store.put_item({"id": "padded", "sk": "0", "blob": "p" * 300_000})
+    refused(store, _in_transaction(store, build), TransactionError)
+
+
+# -- expression-looking values are data, stored verbatim ------------------------------------------
+
+
+def _enroll_verbatim(persistence: BasePersistence, value: str, id_value: str) -> None:
+    """Enroll and cancel with ``value`` in every free-text field and ``id_value`` in the ids;
+    every stored item must carry them unchanged."""
+    suffix = uuid.uuid4().hex[:6]
+    user = User(id=f"{id_value}{suffix}", name=value, email="a.b@example.com")
+    course = Course(id=f"{id_value}c{suffix}", name=value, access_period=40)
+    tenant = Tenant(id=f"{id_value}t{suffix}", name=value)
+    enrollment = Enrollment(id=f"{id_value}e{suffix}", user=user, course=course)
+    author = Author(id=f"{id_value}a{suffix}", name=value)
+    enroll(
+        enrollment,
+        tenant=tenant,
+        persistence_layer=persistence,
+        deduplication_window=DeduplicationWindow(offset_days=1),
+        cancel_policy=CancelPolicy(),
+        now=NOW,
+    )
+    items = {item["sk"]: item for item in persistence.query(enrollment.id)}
+    assert items["0"]["user"] == {"id": user.id, "name": value, "email": "a.b@example.com"}
+    assert items["0"]["course"]["name"] == value
+    assert items["0"]["metadata__tenant_id"] == tenant.id
+    assert items["0"]["metadata__related_ids"] == {tenant.id, user.id}
+    assert items["metadata#tenant"]["name"] == value
+    assert items["metadata#tenant"]["tenant_id"] == f"ORG#{tenant.id}"
+    assert items["schedules#course_expired"]["name"] == value
+    assert items["schedules#course_expired"]["course"] == value
+    cancel(
+        enrollment.id, author=author, persistence_layer=persistence, tenant_id=tenant.id, now=NOW
+    )
+    canceled = persistence.get_item(KeyPair(pk=enrollment.id, sk="canceled_date"))
+    assert canceled is not None
+    assert canceled["author"] == {"id": author.id, "name": value}
+    STATS["hostile.expression_like_values_stored"] += 1
+
+
+@pytest.mark.parametrize("value", EXPRESSION_LIKE, ids=repr)
+def test_expression_like_values_are_stored_verbatim(
+    persistence: BasePersistence, value: str
+) -> None:
+    id_value = value if "#" not in value else value.replace("#", "")
+    _enroll_verbatim(persistence, value, id_value.replace(" ", "") or "x")
+
+
+@pytest.mark.parametrize("value", EXPRESSION_LIKE, ids=repr)
+def test_an_expression_like_value_in_a_condition_is_compared_not_parsed(
+    store: BasePersistence, value: str
+) -> None:
+    """A condition's value travels as a placeholder: ``status = "<value>"`` is false for a
+    PENDING enrollment, whatever ``value`` says, and the update does not happen."""
+    refused(store, lambda: _update_if(store, "existing", value), TransactionCanceled)
+    # And a value equal to the stored one is true, however it looks.
+    store.put_item({"id": "odd", "sk": "0", "status": value})
+    _update_if(store, "odd", value)
+    stored = store.get_item(KeyPair(pk="odd", sk="0"))
+    assert stored == {"id": "odd", "sk": "0", "status": value, "note": value}
+
+
+def _update_if(store: BasePersistence, pk: str, status: str) -> None:
+    """Set ``note`` to ``status`` on ``pk``/0 if its status equals ``status``."""
+    with store.transact_writer() as transaction:
+        transaction.update(
+            key=KeyPair(pk=pk, sk="0"), set={"note": status}, cond=Attr("status").eq(status)
+        )
+
+
+def test_expression_like_attribute_names_are_stored_verbatim(store: BasePersistence) -> None:
+    names = {":v0": 1, "#n0": 2, "a = :b": 3, "REMOVE ttl": 4, "size(id)": 5}
+    with store.transact_writer() as transaction:
+        transaction.update(key=KeyPair(pk="odd", sk="0"), set=names)
+    assert store.get_item(KeyPair(pk="odd", sk="0")) == {"id": "odd", "sk": "0", **names}
+
+
+# -- aware datetimes in any zone are the same instant, stored in UTC ----------------------------
+
+ZONES = [
+    timezone(timedelta(hours=-3)),
+    timezone(timedelta(hours=5, minutes=30)),
+    timezone(timedelta(hours=14)),
+    timezone(timedelta(hours=-12)),
+]
+
+
+@pytest.mark.parametrize("zone", ZONES, ids=str)
+def test_an_aware_non_utc_now_is_stored_as_the_utc_instant(
+    persistence: BasePersistence, zone: timezone
+) -> None:
+    local = NOW.astimezone(zone)
+    assert local.utcoffset() != timedelta(0)
+    for enrollment_id, now in (("in-utc", NOW), ("in-zone", local)):
+        enroll(
+            Enrollment(id=enrollment_id, user=make_user(enrollment_id), course=COURSE),
+            tenant=TENANT,
+            persistence_layer=persistence,
+            deduplication_window=DeduplicationWindow(offset_days=2),
+            cancel_policy=CancelPolicy(days=3),
+            now=now,
+        )
+    utc_items = {i["sk"]: i for i in persistence.query("in-utc")}
+    zone_items = {i["sk"]: i for i in persistence.query("in-zone")}
+    assert utc_items.keys() == zone_items.keys()
+    for sk, item in zone_items.items():
+        expected = {**utc_items[sk], "id": "in-zone"}
+        if sk == "0":
+            expected["user"] = item["user"]
+            expected["metadata__related_ids"] = item["metadata__related_ids"]
+        if sk == "metadata#lock":
+            expected["hash"] = item["hash"]
+        if sk.startswith("schedules#"):
+            expected["name"], expected["email"] = item["name"], item["email"]
+        assert item == expected, sk
+    assert zone_items["0"]["create_date"] == NOW.isoformat()
+    assert zone_items["0"]["create_date"].endswith("+00:00")
+
+    cancel("in-zone", author=AUTHOR, persistence_layer=persistence, now=local)
+    canceled = persistence.get_item(KeyPair(pk="in-zone", sk="canceled_date"))
+    assert canceled is not None and canceled["create_date"] == NOW.isoformat()
+
+
+# -- hypothesis: generated hostile values ----------------------------------------------------------
+
+CONTROL = st.characters(codec="utf-8", categories=["Cc"])
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=20)
+bad_ids = st.one_of(
+    st.just(""),
+    st.builds(lambda a, b: f"{a}#{b}", TEXT, TEXT),
+    st.builds(lambda a, c, b: f"{a}{c}{b}", TEXT, CONTROL, TEXT),
+    st.integers(min_value=257, max_value=2_000).map(lambda n: "i" * n),
+)
+bad_emails = st.one_of(
+    TEXT.filter(lambda s: "@" not in s),
+    st.builds(lambda a, b: f"{a}@{b}", TEXT, TEXT.filter(lambda s: "." not in s)),
+    st.builds(lambda a, b: f"{a} x@{b}.com", TEXT, TEXT),
+    st.builds(lambda a, c: f"a{c}@example.com", TEXT, CONTROL),
+)
+naive_datetimes = st.datetimes()  # naive unless told otherwise
+bad_access_periods = st.one_of(
+    st.integers(max_value=0),
+    st.integers(min_value=36_501),
+    st.floats(allow_nan=True),
+    TEXT,
+    st.booleans(),
+)
+expression_like = st.text(
+    st.sampled_from(list(":#()=<>!, ANDORNOTSETREMOVEattribute_exists_sizev0123")), min_size=1
+).filter(lambda s: s.strip() != "")
+
+MEMORY_OR_MOTO = settings(
+    max_examples=60,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    deadline=None,
+)
+
+
+def _examples(persistence: BasePersistence, memory: int) -> settings:
+    count = memory if not isinstance(persistence, DynamoDBPersistence) else max(10, memory // 6)
+    return settings(MEMORY_OR_MOTO, max_examples=count)
+
+
+def test_generated_bad_ids_are_refused_everywhere(store: BasePersistence) -> None:
+    before = snapshot(store)
+
+    @_examples(store, 150)
+    @given(bad=bad_ids)
+    def check(bad: str) -> None:
+        not_built(lambda: User(id=bad, name="Ana", email="ana@example.com"))
+        not_built(lambda: Enrollment(id=bad, user=make_user(), course=COURSE))
+        refused(store, lambda: cancel(bad, author=AUTHOR, persistence_layer=store), before=before)
+        refused(
+            store,
+            lambda: add_vacancies(
+                org_id=bad, order_id="order-1", course=COURSE, quantity=1, persistence_layer=store
+            ),
+            before=before,
+        )
+
+    check()
+
+
+def test_generated_bad_emails_names_and_periods_are_refused(store: BasePersistence) -> None:
+    @_examples(store, 150)
+    @given(email=bad_emails, period=bad_access_periods, name=st.integers(1_025, 20_000))
+    def check(email: str, period: Any, name: int) -> None:
+        not_built(lambda: User(id="u", name="Ana", email=email))
+        not_built(lambda: Course(id="c", name="Course", access_period=period))
+        not_built(lambda: Course(id="c", name="n" * name, access_period=30))
+
+    check()
+
+
+def test_generated_naive_datetimes_are_refused(store: BasePersistence) -> None:
+    before = snapshot(store)
+
+    @_examples(store, 100)
+    @given(now=naive_datetimes)
+    def check(now: datetime) -> None:
+        refused(
+            store,
+            lambda: enroll(
+                make_enrollment("user-9"), tenant=TENANT, persistence_layer=store, now=now
+            ),
+            before=before,
+        )
+        refused(
+            store,
+            lambda: cancel("existing", author=AUTHOR, persistence_layer=store, now=now),
+            before=before,
+        )
+
+    check()
+
+
+def test_generated_windows_not_shorter_than_the_access_period(store: BasePersistence) -> None:
+    before = snapshot(store)
+
+    @_examples(store, 100)
+    @given(period=st.integers(1, 400), extra=st.integers(0, 36_000))
+    def check(period: int, extra: int) -> None:
+        window = DeduplicationWindow(offset_days=min(period + extra, 36_500))
+        refused(
+            store,
+            lambda: enroll(
+                Enrollment(user=make_user("user-9"), course=make_course("c9", period)),
+                tenant=TENANT,
+                persistence_layer=store,
+                deduplication_window=window,
+                now=NOW,
+            ),
+            before=before,
+        )
+
+    check()
+
+
+def test_generated_expression_like_values_are_stored_verbatim(persistence: BasePersistence) -> None:
+    @_examples(persistence, 60)
+    @given(value=expression_like)
+    def check(value: str) -> None:
+        _enroll_verbatim(persistence, value, "x")
+
+    check()
