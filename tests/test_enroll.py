@@ -181,6 +181,7 @@ def test_enroll_writes_the_seed_layout(persistence: BasePersistence, now: dateti
             "id": "lock",
             "sk": hash_,
             "enrollment_id": "enr-1",
+            "tenant_id": TENANT.id,
             "create_date": created,
             "ttl": lock_ttl,
         }

@@ -200,6 +200,7 @@ def enroll_request() -> dict[str, Any]:
                         "id": s("lock"),
                         "sk": s(HASH),
                         "enrollment_id": s("enr-1"),
+                        "tenant_id": s(TENANT.id),
                         "create_date": s(CREATED),
                         "ttl": n(1779366615),  # NOW + 80 days
                     },
@@ -287,7 +288,13 @@ def canceled_at(index: int, item: Mapping[str, Any] | None, total: int = 9) -> d
 def test_enroll_maps_a_failed_lock_condition_to_deduplication_conflict(
     stubbed: Stubbed, now: datetime
 ) -> None:
-    holder = {"id": "lock", "sk": HASH, "enrollment_id": "other", "ttl": 1779366615}
+    holder = {
+        "id": "lock",
+        "sk": HASH,
+        "enrollment_id": "other",
+        "tenant_id": TENANT.id,  # the same tenant: the holder is named
+        "ttl": 1779366615,
+    }
     stubbed.stubber.add_client_error(
         "transact_write_items",
         service_error_code="TransactionCanceledException",

@@ -28,6 +28,7 @@ from enrollkit import (
     cancel,
     enroll,
     enroll_many,
+    seat_ledger,
 )
 from enrollkit.persistence.base import BasePersistence
 from tests.conftest import NOW, OTHER_TENANT, TENANT, make_course, make_user
@@ -197,12 +198,9 @@ def test_the_lock_is_per_user_and_course_across_tenants(store: BasePersistence) 
     assert SECRET_NAME not in repr(raised.value.reasons)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: DeduplicationConflictError.failed_item is the lock item, whose enrollment_id "
-    "names the holder even when it is another tenant's enrollment",
-)
 def test_a_lock_conflict_does_not_name_another_tenants_enrollment(store: BasePersistence) -> None:
+    # The (user, course) lock is shared by all tenants: the conflict is reported, its
+    # holder is not.
     with pytest.raises(DeduplicationConflictError) as raised:
         enroll(
             Enrollment(user=VICTIM.user, course=COURSE),
@@ -211,6 +209,20 @@ def test_a_lock_conflict_does_not_name_another_tenants_enrollment(store: BasePer
             now=NOW,
         )
     assert "victim" not in repr(raised.value.reasons)
+    assert raised.value.failed_item is None
+    assert raised.value.reasons[raised.value.failed_index or 0].code == "ConditionalCheckFailed"
+
+
+def test_a_lock_conflict_names_the_holder_to_its_own_tenant(store: BasePersistence) -> None:
+    with pytest.raises(DeduplicationConflictError) as raised:
+        enroll(
+            Enrollment(user=VICTIM.user, course=COURSE),
+            tenant=TENANT,
+            persistence_layer=store,
+            now=NOW,
+        )
+    assert raised.value.failed_item is not None
+    assert raised.value.failed_item["enrollment_id"] == VICTIM.id
 
 
 def test_enroll_of_another_tenant_changes_nothing_of_the_victims(store: BasePersistence) -> None:
@@ -274,6 +286,28 @@ def test_enroll_many_in_a_shared_order_spends_only_own_seats(store: BasePersiste
     assert sorted(r.outcome for r in results) == [BulkOutcome.ENROLLED, BulkOutcome.NO_SEAT]
     assert seats_of(store, TENANT.id) == tenant_1_seats
     assert [s for s in seats_of(store, OTHER_TENANT.id) if s.startswith("order-1#")] == []
+
+
+def test_seat_ledger_with_org_id_shows_only_that_organizations_seats(
+    store: BasePersistence,
+) -> None:
+    """An order holding seats of both organizations: each sees only its own, and not
+    which enrollment holds the other's."""
+    add_vacancies(
+        org_id=OTHER_TENANT.id,
+        order_id="order-1",
+        course=COURSE,
+        quantity=1,
+        persistence_layer=store,
+        now=NOW,
+    )
+    everything = seat_ledger(order_id="order-1", persistence_layer=store)
+    own = seat_ledger(order_id="order-1", persistence_layer=store, org_id=OTHER_TENANT.id)
+    assert {record.vacancy.org_id for record in everything.seats} == {TENANT.id, OTHER_TENANT.id}
+    assert {record.vacancy.org_id for record in own.seats} == {OTHER_TENANT.id}
+    assert len(own.available(COURSE.id)) == 1
+    assert VICTIM.id in everything.holders()
+    assert own.holders() == {}
 
 
 def test_add_vacancies_writes_only_under_its_own_organization(store: BasePersistence) -> None:

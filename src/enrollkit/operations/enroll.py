@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -116,7 +116,7 @@ def enroll(
                 }
             )
             _schedule(transaction, enrollment, now)
-            _lock(transaction, enrollment, now, deduplication_window)
+            _lock(transaction, enrollment, tenant.id, now, deduplication_window)
             if vacancy is not None:
                 _consume_seat(transaction, persistence_layer, enrollment, vacancy, created)
             if cancel_policy is not None:
@@ -127,6 +127,14 @@ def enroll(
                 if cancel_policy.days is not None:
                     policy["ttl"] = ttl(cancel_deadline(now, cancel_policy.days))
                 transaction.put(item=policy)
+    except DeduplicationConflictError as conflict:
+        holder = conflict.failed_item
+        if holder is not None and holder.get("tenant_id") == tenant.id:
+            raise
+        # The lock is shared by all tenants; another tenant's holder stays anonymous.
+        raise DeduplicationConflictError(
+            reasons=_without_items(conflict.reasons), failed_index=conflict.failed_index
+        ) from None
     except _EnrollmentIdTaken as taken:
         existing = taken.failed_item or persistence_layer.get_item(
             keys.enrollment_key(enrollment.id)
@@ -136,10 +144,14 @@ def enroll(
         raise EnrollmentIdConflict(
             f"enrollment {enrollment.id!r} exists with another user, course or tenant",
             # Without the items: the existing enrollment may be another tenant's.
-            reasons=[CancellationReason(r.code, r.message) for r in taken.reasons],
+            reasons=_without_items(taken.reasons),
             failed_index=taken.failed_index,
         ) from None
     return EnrollOutcome.CREATED
+
+
+def _without_items(reasons: Sequence[CancellationReason]) -> list[CancellationReason]:
+    return [CancellationReason(reason.code, reason.message) for reason in reasons]
 
 
 def _enrollment_item(enrollment: Enrollment, tenant: Tenant, created: str) -> dict[str, Any]:
@@ -177,6 +189,7 @@ def _schedule(transaction: TransactionBuilder, enrollment: Enrollment, now: date
 def _lock(
     transaction: TransactionBuilder,
     enrollment: Enrollment,
+    tenant_id: str,
     now: datetime,
     window: DeduplicationWindow | None,
 ) -> None:
@@ -197,6 +210,8 @@ def _lock(
         item={
             **lock_key.as_key(),
             "enrollment_id": enrollment.id,
+            # Lets a conflict show the holder to its own tenant only.
+            "tenant_id": tenant_id,
             "create_date": created,
             "ttl": lock_ttl,
         },

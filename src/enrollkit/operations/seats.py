@@ -182,10 +182,18 @@ class SeatLedger:
         return result
 
 
-def seat_ledger(*, order_id: str, persistence_layer: PersistenceLayer) -> SeatLedger:
+def seat_ledger(
+    *, order_id: str, persistence_layer: PersistenceLayer, org_id: str | None = None
+) -> SeatLedger:
     """An order's seats: which are available per course, which enrollment holds each used
-    one. One Query on the orders table. Raises ``OrderNotFound``."""
+    one. One Query on the orders table. Raises ``OrderNotFound``.
+
+    Pass ``org_id`` (a service should: the tenant asking) to see only that organization's
+    seats; orders record no owner, so without it every organization's seats are listed.
+    """
     require_identifier("order_id", order_id)
+    if org_id is not None:
+        require_identifier("org_id", org_id)
     orders = persistence_layer.order_table_name
     items = persistence_layer.query(order_id, table_name=orders)
     if not any(item[keys.SORT_KEY] == keys.ORDER_SK for item in items):
@@ -203,5 +211,6 @@ def seat_ledger(*, order_id: str, persistence_layer: PersistenceLayer) -> SeatLe
         )
         for item in items
         if item[keys.SORT_KEY].startswith(keys.GENERATED_ITEMS_PREFIX)
+        and (org_id is None or item["org_id"] == org_id)
     )
     return SeatLedger(order_id=order_id, seats=records)
