@@ -422,3 +422,10 @@ def test_a_closed_pipe_is_not_an_error() -> None:
     process.stderr.close()
     assert process.wait(timeout=60) == 0, stderr
     assert "Traceback" not in stderr and "Exception ignored" not in stderr
+
+
+def test_show_refuses_the_locks_partition_as_an_id(capsys: pytest.CaptureFixture[str]) -> None:
+    # 'lock' holds every (user, course) lock: reading it as an enrollment would read them all.
+    endpoint = f"http://127.0.0.1:{unused_port()}"
+    status, _, err = run(capsys, "show", "lock", "--endpoint-url", endpoint)
+    assert_one_line_error(status, err, "not an enrollment id: 'lock'", "reserved")

@@ -58,7 +58,10 @@ Email = Annotated[str, Field(max_length=MAX_EMAIL_LENGTH), AfterValidator(_valid
 LOCK_PARTITION = "lock"
 
 
-def _validate_enrollment_id(value: str) -> str:
+def validate_enrollment_id(value: str) -> str:
+    """An identifier that is not the locks' partition (reading ``lock`` as an enrollment
+    would read every lock)."""
+    validate_identifier(value)
     if value == LOCK_PARTITION:
         raise ValueError(f"{LOCK_PARTITION!r} is reserved and cannot be an enrollment id")
     return value
@@ -115,7 +118,7 @@ class Enrollment(_Frozen):
     object is built: reuse the object (or the id) to retry an enroll() safely.
     ``lock`` is reserved and cannot be an id."""
 
-    id: Annotated[Identifier, AfterValidator(_validate_enrollment_id)] = Field(
+    id: Annotated[str, AfterValidator(validate_enrollment_id)] = Field(
         default_factory=lambda: str(uuid.uuid4())
     )
     user: User

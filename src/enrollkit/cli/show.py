@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from enrollkit.cli.connection import connect, require_tables
 from enrollkit.cli.errors import EXIT_OK, CommandError
 from enrollkit.cli.render import format_span, format_value, format_when, from_epoch
-from enrollkit.models import KeyPair, validate_identifier
+from enrollkit.models import KeyPair, validate_enrollment_id
 
 if TYPE_CHECKING:
     from enrollkit.persistence.base import BasePersistence
@@ -70,10 +70,7 @@ def show_enrollment(
 
     Raises :class:`CommandError` when there is no such enrollment.
     """
-    try:
-        validate_identifier(enrollment_id)
-    except ValueError as error:
-        raise CommandError(f"not an enrollment id: {enrollment_id!r} ({error})") from None
+    _check_id(enrollment_id)
     now = now or datetime.now(timezone.utc)
     items = store.query(enrollment_id)
     if not any(item.get("sk") == "0" for item in items):
@@ -110,11 +107,15 @@ def show_enrollment(
     return "\n\n".join(sections)
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    try:  # checked before connecting: a typo needs no network
-        validate_identifier(args.enrollment_id)
+def _check_id(enrollment_id: str) -> None:
+    try:
+        validate_enrollment_id(enrollment_id)
     except ValueError as error:
-        raise CommandError(f"not an enrollment id: {args.enrollment_id!r} ({error})") from None
+        raise CommandError(f"not an enrollment id: {enrollment_id!r} ({error})") from None
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    _check_id(args.enrollment_id)  # before connecting: a typo needs no network
     store = connect(args)
     require_tables(store, args)
     print(show_enrollment(store, args.enrollment_id))

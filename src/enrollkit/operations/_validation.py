@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from enrollkit.errors import InvalidInput
-from enrollkit.models import LOCK_PARTITION, validate_identifier
+from enrollkit.models import validate_enrollment_id, validate_identifier
 
 T = TypeVar("T")
 
@@ -35,9 +35,9 @@ def require_identifier(name: str, value: Any) -> str:
 
 
 def require_enrollment_id(value: Any) -> str:
-    """An enrollment id: an identifier, and not the partition of the locks (reading
-    'lock' as an enrollment would read every lock item)."""
-    enrollment_id = require_identifier("enrollment_id", value)
-    if enrollment_id == LOCK_PARTITION:
-        raise InvalidInput(f"enrollment_id: {LOCK_PARTITION!r} is reserved (the locks' partition)")
-    return enrollment_id
+    if not isinstance(value, str):
+        raise InvalidInput(f"enrollment_id must be a string, not {type(value).__name__}")
+    try:
+        return validate_enrollment_id(value)
+    except ValueError as error:
+        raise InvalidInput(f"enrollment_id: {error}") from None
