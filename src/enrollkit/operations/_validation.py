@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -25,19 +26,17 @@ def require_instance(name: str, value: Any, kind: type[T]) -> T:
     return value
 
 
-def require_identifier(name: str, value: Any) -> str:
+def require_identifier(
+    name: str, value: Any, rule: Callable[[str], str] = validate_identifier
+) -> str:
+    """``value`` checked by ``rule`` (an id rule of ``enrollkit.models``), as InvalidInput."""
     if not isinstance(value, str):
         raise InvalidInput(f"{name} must be a string, not {type(value).__name__}")
     try:
-        return validate_identifier(value)
+        return rule(value)
     except ValueError as error:
         raise InvalidInput(f"{name}: {error}") from None
 
 
 def require_enrollment_id(value: Any) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput(f"enrollment_id must be a string, not {type(value).__name__}")
-    try:
-        return validate_enrollment_id(value)
-    except ValueError as error:
-        raise InvalidInput(f"enrollment_id: {error}") from None
+    return require_identifier("enrollment_id", value, validate_enrollment_id)
