@@ -69,6 +69,7 @@ class TransactionBuilder:
         self._retry_policy = retry_policy or RetryPolicy()
         self._operations: list[Operation] = []
         self._targets: set[tuple[str, str, str]] = set()
+        self._sizes: list[int] = []  # per operation, for the 4 MB request limit
         self._closed = False
 
     @property
@@ -85,13 +86,7 @@ class TransactionBuilder:
         exc_cls: type[TransactionCanceled] | None = None,
         table_name: str | None = None,
     ) -> None:
-        key = _key_of(item)
-        size = item_size(item)
-        if size > MAX_ITEM_BYTES:
-            raise TransactionError(
-                f"item {key.pk!r}/{key.sk!r} is {size:,} bytes; DynamoDB's limit is "
-                f"{MAX_ITEM_BYTES:,} bytes"
-            )
+        _key_of(item)
         self._add(Put(self._table(table_name), dict(item), cond, self._exc(exc_cls)))
 
     def update(
@@ -150,7 +145,7 @@ class TransactionBuilder:
         self._closed = True
         if not self._operations:
             return
-        request_size = sum(_operation_size(op) for op in self._operations)
+        request_size = sum(self._sizes)
         if request_size > MAX_TRANSACTION_BYTES:
             raise TransactionError(
                 f"the transaction is {request_size:,} bytes; DynamoDB's limit is "
@@ -202,8 +197,15 @@ class TransactionBuilder:
             raise TransactionError(
                 f"a transaction holds at most {MAX_TRANSACTION_OPERATIONS} operations"
             )
+        size = _operation_size(operation)
+        if isinstance(operation, Put) and size > MAX_ITEM_BYTES:
+            raise TransactionError(
+                f"item {key.pk!r}/{key.sk!r} is {size:,} bytes; DynamoDB's limit is "
+                f"{MAX_ITEM_BYTES:,} bytes"
+            )
         self._targets.add(target)
         self._operations.append(operation)
+        self._sizes.append(size)
 
     def _ensure_open(self) -> None:
         if self._closed:

@@ -19,8 +19,11 @@ MAX_SORT_KEY_BYTES = 1024
 
 def _number_size(value: int | Decimal) -> int:
     # DynamoDB: about one byte per two significant digits, plus one.
-    digits = Decimal(value).normalize().as_tuple().digits
-    return (len(digits) + 1) // 2 + 1
+    if isinstance(value, int):  # the common case (ttl, counts), without Decimal
+        significant = len(str(abs(value)).rstrip("0")) or 1
+    else:
+        significant = len(value.normalize().as_tuple().digits)
+    return (significant + 1) // 2 + 1
 
 
 def value_size(value: Any) -> int:
