@@ -49,6 +49,7 @@ EXPECTED_PAGES = {
     "concepts/transactions.md": "concepts/transactions/index.html",
     "seats.md": "seats/index.html",
     "reliability.md": "reliability/index.html",
+    "performance.md": "performance/index.html",
     "how-to/embed.md": "how-to/embed/index.html",
     "how-to/persistence-layer.md": "how-to/persistence-layer/index.html",
     "how-to/transaction-builder.md": "how-to/transaction-builder/index.html",
