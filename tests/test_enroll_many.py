@@ -29,11 +29,11 @@ from enrollkit.operations.bulk import bulk_enrollment_id
 from enrollkit.persistence.base import BasePersistence
 from enrollkit.transaction.operations import Operation
 from tests.conftest import TENANT, make_course, make_user
+from tests.support.concurrency import race
 from tests.support.seats import (
     CountingPersistence,
     SimulatedCrash,
     assert_seats_conserved,
-    race,
     seat_census,
     seed_order,
 )

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from enrollkit import (
     Author,
@@ -16,48 +14,23 @@ from enrollkit import (
     DeduplicationConflictError,
     DeduplicationWindow,
     EnrollOutcome,
-    InMemoryPersistence,
     cancel,
     enroll,
     lock_hash,
 )
 from enrollkit.persistence.base import BasePersistence
 from tests.conftest import TENANT
+from tests.support.concurrency import race, race_width
 from tests.test_enroll import all_items, by_sk, enrollment
 
 T = TypeVar("T")
 WINDOW = DeduplicationWindow(offset_days=10)
 
 
-def racers(persistence: BasePersistence) -> int:
-    return 16 if isinstance(persistence, InMemoryPersistence) else 8
-
-
-def race(count: int, action: Callable[[int], T]) -> list[T | BaseException]:
-    """Run ``action(i)`` for i in range(count), all released at once; results in order."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-
-    def worker(index: int) -> None:
-        barrier.wait(timeout=30)
-        try:
-            results[index] = action(index)
-        except BaseException as error:
-            results[index] = error
-
-    threads = [threading.Thread(target=worker, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a racer hung"
-    return results
-
-
 def test_racing_enrolls_of_one_user_and_course_leave_exactly_one(
     persistence: BasePersistence, now: datetime
 ) -> None:
-    count = racers(persistence)
+    count = race_width(persistence)
 
     def attempt(index: int) -> EnrollOutcome:
         return enroll(
@@ -95,7 +68,7 @@ def test_racing_enrolls_of_one_user_and_course_leave_exactly_one(
 def test_racing_retries_of_one_enrollment_create_it_once(
     persistence: BasePersistence, now: datetime
 ) -> None:
-    count = racers(persistence)
+    count = race_width(persistence)
 
     def attempt(index: int) -> EnrollOutcome:
         return enroll(
@@ -116,7 +89,7 @@ def test_racing_retries_of_one_enrollment_create_it_once(
 def test_racing_enrolls_of_different_users_all_succeed(
     persistence: BasePersistence, now: datetime
 ) -> None:
-    count = racers(persistence)
+    count = race_width(persistence)
 
     def attempt(index: int) -> EnrollOutcome:
         return enroll(
@@ -144,7 +117,7 @@ def test_racing_cancels_cancel_once(persistence: BasePersistence, now: datetime)
         cancel_policy=CancelPolicy(days=7),
         now=now,
     )
-    count = racers(persistence)
+    count = race_width(persistence)
 
     def attempt(index: int) -> CancelResult:
         return cancel(

@@ -30,7 +30,8 @@ from enrollkit import (
 )
 from enrollkit.persistence.base import BasePersistence
 from tests.conftest import TENANT, make_course, make_user
-from tests.support.seats import assert_seats_conserved, race, race_width, seed_order
+from tests.support.concurrency import race, race_width
+from tests.support.seats import assert_seats_conserved, seed_order
 
 AUTHOR = Author(id="admin", name="Admin")
 COURSES = {course.id: course for course in (make_course("course-a"), make_course("course-b"))}

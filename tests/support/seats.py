@@ -233,34 +233,3 @@ class CountingPersistence(BasePersistence):
 
 
 # -- races -------------------------------------------------------------------------------
-
-
-def race_width(persistence: BasePersistence) -> int:
-    """Threads per race: 16 on the embedded backend, 8 on moto (a single-threaded server)."""
-    while isinstance(persistence, CountingPersistence):
-        persistence = persistence.inner
-    return 16 if isinstance(persistence, InMemoryPersistence) else 8
-
-
-def race(width: int, action: Callable[[int], T]) -> list[T | BaseException]:
-    """Run ``action(0..width-1)`` on ``width`` threads released together by a barrier.
-
-    Returns each thread's result, or the exception it raised, in thread order.
-    """
-    barrier = threading.Barrier(width)
-    results: list[T | BaseException | None] = [None] * width
-
-    def run(index: int) -> None:
-        barrier.wait(timeout=60)
-        try:
-            results[index] = action(index)
-        except BaseException as error:  # reported to the test
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(width)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-        assert not thread.is_alive(), "a racing thread did not finish"
-    return results  # type: ignore[return-value]
