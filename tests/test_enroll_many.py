@@ -31,7 +31,7 @@ from enrollkit.transaction.operations import Operation
 from tests.conftest import TENANT, make_course, make_user
 from tests.support.concurrency import race
 from tests.support.seats import (
-    CountingPersistence,
+    CrashingPersistence,
     SimulatedCrash,
     assert_seats_conserved,
     seat_census,
@@ -177,7 +177,7 @@ def test_enroll_many_rerun_takes_no_seat_and_writes_nothing(
     add_seats(store, now, 5)
     people = users(4)
     first = run(store, now, people)
-    counting = CountingPersistence(store)
+    counting = CrashingPersistence(store)
 
     again = run(counting, now, people)
 
@@ -252,7 +252,7 @@ def test_enroll_many_reports_a_user_enrolled_since_its_ledger_read_as_already_en
             ]
 
     results = run(
-        CountingPersistence(store, on_transaction=other_run_first), now, [new, late], concurrency=1
+        CrashingPersistence(store, on_transaction=other_run_first), now, [new, late], concurrency=1
     )
 
     assert other_run_done.is_set()
@@ -272,7 +272,7 @@ def test_enroll_many_rerun_after_a_crash_enrolls_the_rest_and_takes_no_extra_sea
 ) -> None:
     add_seats(store, now, 12)
     people = users(10)
-    crashing = CountingPersistence(store, crash_after=4, crash_mode=crash_mode)
+    crashing = CrashingPersistence(store, crash_after=4, crash_mode=crash_mode)
 
     with pytest.raises(SimulatedCrash):
         run(crashing, now, people, concurrency=concurrency)
@@ -282,7 +282,7 @@ def test_enroll_many_rerun_after_a_crash_enrolls_the_rest_and_takes_no_extra_sea
     census = assert_seats_conserved(store, ORDER, 12)
     assert len(census.holders) == len(made)  # no seat taken without its enrollment
 
-    counting = CountingPersistence(store)
+    counting = CrashingPersistence(store)
     results = run(counting, now, people, concurrency=concurrency)
 
     outcomes = {r.user_id: r.outcome for r in results}
@@ -319,7 +319,7 @@ def test_concurrent_runs_enroll_each_user_once(store: BasePersistence, now: date
     assert census.available == {}
 
 
-class _Meeting(CountingPersistence):
+class _Meeting(CrashingPersistence):
     """Holds each transaction until `group` of them are in flight together, and records
     the largest number in flight at once (from arrival until the store answered)."""
 

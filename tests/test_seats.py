@@ -31,7 +31,7 @@ from enrollkit.errors import CancelNotAllowed
 from enrollkit.persistence.base import BasePersistence
 from tests.conftest import OTHER_TENANT, TENANT, make_course, make_enrollment, make_user
 from tests.support.seats import (
-    CountingPersistence,
+    CrashingPersistence,
     SimulatedCrash,
     assert_seats_conserved,
     delete_order,
@@ -138,7 +138,7 @@ def test_a_repeated_add_vacancies_writes_nothing_and_returns_the_same_seats(
     store: BasePersistence, now: datetime
 ) -> None:
     first = add(store, now, 5)
-    counting = CountingPersistence(store)
+    counting = CrashingPersistence(store)
 
     again = add(counting, now, 5)
 
@@ -186,7 +186,7 @@ def test_add_vacancies_keeps_courses_apart(store: BasePersistence, now: datetime
 def test_add_vacancies_uses_ceil_n_over_49_transactions(
     store: BasePersistence, now: datetime, quantity: int
 ) -> None:
-    counting = CountingPersistence(store)
+    counting = CrashingPersistence(store)
 
     seats = add(counting, now, quantity)
 
@@ -199,13 +199,13 @@ def test_add_vacancies_uses_ceil_n_over_49_transactions(
 def test_add_vacancies_retried_after_a_crash_writes_only_the_missing_seats(
     store: BasePersistence, now: datetime, crash_mode: str
 ) -> None:
-    crashing = CountingPersistence(store, crash_after=1, crash_mode=crash_mode)  # type: ignore[arg-type]
+    crashing = CrashingPersistence(store, crash_after=1, crash_mode=crash_mode)  # type: ignore[arg-type]
     with pytest.raises(SimulatedCrash):
         add(crashing, now, 120)
     written = 49 if crash_mode == "before" else 98
     assert len(seat_census(store, ORDER).available) == written
 
-    counting = CountingPersistence(store)
+    counting = CrashingPersistence(store)
     seats = add(counting, now, 120)
 
     assert len(seats) == 120
@@ -259,7 +259,7 @@ def test_add_vacancies_refuses_bad_input_before_writing(
 
 def test_enroll_consumes_the_seat_in_its_transaction(store: BasePersistence, now: datetime) -> None:
     seat, other = add(store, now, 2)
-    counting = CountingPersistence(store)
+    counting = CrashingPersistence(store)
 
     enrollment = enroll_with(counting, now, seat)
 

@@ -51,7 +51,7 @@ def stored_items(
     persistence: BasePersistence, table_name: str | None = None
 ) -> list[dict[str, Any]]:
     """Every item of a table (the enrollments table by default), strongly consistent."""
-    while isinstance(persistence, CountingPersistence):
+    while isinstance(persistence, CrashingPersistence):
         persistence = persistence.inner
     name = table_name or persistence.table_name
     if isinstance(persistence, InMemoryPersistence):
@@ -169,10 +169,10 @@ def assert_seats_conserved(
 
 
 class SimulatedCrash(Exception):
-    """The process 'died' here (raised by CountingPersistence)."""
+    """The process 'died' here (raised by CrashingPersistence)."""
 
 
-class CountingPersistence(BasePersistence):
+class CrashingPersistence(BasePersistence):
     """Delegates to ``inner``; counts the transactions it commits.
 
     ``crash_after=K``: once K transactions went through, the process "dies": every later
