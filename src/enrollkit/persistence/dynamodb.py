@@ -93,19 +93,11 @@ class DynamoDBPersistence(BasePersistence):
     def execute_transaction(
         self, operations: Sequence[Operation], *, client_request_token: str
     ) -> None:
-        items = [_transact_item(operation) for operation in operations]
-        try:
-            self.client.transact_write_items(
-                TransactItems=items, ClientRequestToken=client_request_token
-            )
-        except ClientError as error:
-            raise _translate(error) from error
-        except _CONNECTION_ERRORS as error:
-            # The request may or may not have been applied; a retry with the same
-            # token (or the operations' own conditions) makes that safe.
-            raise TransientFailure(f"DynamoDB could not be reached: {error}") from error
-        except BotoCoreError as error:
-            raise _client_failure(error) from error
+        self._call(
+            "transact_write_items",
+            TransactItems=[_transact_item(operation) for operation in operations],
+            ClientRequestToken=client_request_token,
+        )
 
     # -- plain reads and writes ----------------------------------------------------
 
@@ -185,15 +177,14 @@ class DynamoDBPersistence(BasePersistence):
     # -- internals -------------------------------------------------------------------
 
     def _call(self, method: str, **request: Any) -> Any:
+        """One client call, its failures as enrollkit errors."""
         try:
             return getattr(self.client, method)(**request)
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code == "ResourceInUseException":
-                raise _TableExists(str(error)) from error
             raise _translate(error) from error
         except _CONNECTION_ERRORS as error:
-            # Worth retrying, as for a transaction: TransientFailure says so to the caller.
+            # The request may or may not have been applied: retrying is safe (the same
+            # token, or the operations' own conditions), so the failure says "retry".
             raise TransientFailure(f"DynamoDB could not be reached: {error}") from error
         except BotoCoreError as error:
             raise _client_failure(error) from error
@@ -229,6 +220,8 @@ def _translate(error: ClientError) -> Exception:
         if codes <= TRANSIENT_CANCELLATION_CODES and codes != {"None"}:
             return TransientFailure(f"the transaction collided with another: {message}")
         return TransactionCanceled(reasons=reasons)
+    if code == "ResourceInUseException":
+        return _TableExists(message)
     if code in TRANSIENT_ERROR_CODES:
         return TransientFailure(f"{code}: {message}")
     if code in ("ValidationException", "IdempotentParameterMismatchException"):
