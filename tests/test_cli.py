@@ -28,7 +28,7 @@ from enrollkit import (
     enroll,
 )
 from enrollkit.cli import CommandError, main, render_table, show_enrollment
-from tests.support.moto_server import MotoServer
+from tests.conftest import Endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = [
@@ -179,15 +179,16 @@ def test_the_documented_demo_output_matches_the_demo(capsys: pytest.CaptureFixtu
             assert line in out, line
 
 
-@pytest.mark.moto
-def test_demo_against_moto_creates_the_tables_and_can_run_again(
-    moto: MotoServer, capsys: pytest.CaptureFixture[str]
+def test_demo_against_dynamodb_creates_the_tables_and_can_run_again(
+    dynamodb_endpoint: Endpoint, capsys: pytest.CaptureFixture[str]
 ) -> None:
     names = tables()
     for _ in range(2):  # a second run on the same tables works too
-        status, out, err = run(capsys, "demo", "--endpoint-url", moto.endpoint_url, *names)
+        status, out, err = run(
+            capsys, "demo", "--endpoint-url", dynamodb_endpoint.endpoint_url, *names
+        )
         assert status == 0, err
-        assert f"DynamoDB at {moto.endpoint_url}" in out
+        assert f"DynamoDB at {dynamodb_endpoint.endpoint_url}" in out
         assert all(step in out for step in STEPS)
         assert "Seats: 3 added = 2 available + 1 held by active enrollments." in out
     show_command = out.strip().splitlines()[-1].split()
@@ -202,20 +203,21 @@ def test_demo_against_moto_creates_the_tables_and_can_run_again(
 # -- enrollkit create-tables -----------------------------------------------------------------
 
 
-@pytest.mark.moto
 def test_create_tables_creates_both_and_is_idempotent(
-    moto: MotoServer, capsys: pytest.CaptureFixture[str]
+    dynamodb_endpoint: Endpoint, capsys: pytest.CaptureFixture[str]
 ) -> None:
     names = tables()
     for _ in range(2):
-        status, out, err = run(capsys, "create-tables", "--endpoint-url", moto.endpoint_url, *names)
+        status, out, err = run(
+            capsys, "create-tables", "--endpoint-url", dynamodb_endpoint.endpoint_url, *names
+        )
         assert status == 0, err
-        assert f"Tables ready at {moto.endpoint_url}" in out
+        assert f"Tables ready at {dynamodb_endpoint.endpoint_url}" in out
         for table in (names[1], names[3]):
             assert re.search(
                 table + r"\s+ACTIVE\s+id \(S\) / sk \(S\)\s+ttl ENABLED\s+NEW_AND_OLD_IMAGES", out
             ), out
-    store = DynamoDBPersistence(names[1], names[3], endpoint_url=moto.endpoint_url)
+    store = DynamoDBPersistence(names[1], names[3], endpoint_url=dynamodb_endpoint.endpoint_url)
     description = store.client.describe_table(TableName=names[1])["Table"]
     assert [key["AttributeName"] for key in description["KeySchema"]] == ["id", "sk"]
 
@@ -255,16 +257,17 @@ def _seeded(store: InMemoryPersistence | DynamoDBPersistence, now: datetime) -> 
     return ids[0], ids[1]
 
 
-@pytest.mark.moto
 def test_show_prints_the_item_collection(
-    moto: MotoServer, capsys: pytest.CaptureFixture[str]
+    dynamodb_endpoint: Endpoint, capsys: pytest.CaptureFixture[str]
 ) -> None:
     names = tables()
-    store = DynamoDBPersistence(names[1], names[3], endpoint_url=moto.endpoint_url)
+    store = DynamoDBPersistence(names[1], names[3], endpoint_url=dynamodb_endpoint.endpoint_url)
     store.create_tables()
     active, canceled = _seeded(store, datetime.now(timezone.utc))
 
-    status, out, err = run(capsys, "show", active, "--endpoint-url", moto.endpoint_url, *names)
+    status, out, err = run(
+        capsys, "show", active, "--endpoint-url", dynamodb_endpoint.endpoint_url, *names
+    )
     assert status == 0, err
     assert out.startswith(f"Enrollment {active}: 9 items in table '{names[1]}'")
     for sk in (
@@ -284,7 +287,9 @@ def test_show_prints_the_item_collection(
     assert "status         USED" in out
     assert re.search(r"ttl\s+\d+ = \d{4}-\d\d-\d\d \d\d:\d\d UTC \(in ", out)
 
-    status, out, err = run(capsys, "show", canceled, "--endpoint-url", moto.endpoint_url, *names)
+    status, out, err = run(
+        capsys, "show", canceled, "--endpoint-url", dynamodb_endpoint.endpoint_url, *names
+    )
     assert status == 0, err
     assert "status                 CANCELED" in out
     assert f"{canceled} / canceled_date  -- who canceled it" in out
@@ -313,26 +318,33 @@ def test_show_refuses_an_unknown_id_on_the_embedded_backend() -> None:
 # -- errors: one line, exit status 1 ------------------------------------------------------------
 
 
-@pytest.mark.moto
-def test_show_an_unknown_id(moto: MotoServer, capsys: pytest.CaptureFixture[str]) -> None:
+def test_show_an_unknown_id(
+    dynamodb_endpoint: Endpoint, capsys: pytest.CaptureFixture[str]
+) -> None:
     names = tables()
-    assert run(capsys, "create-tables", "--endpoint-url", moto.endpoint_url, *names)[0] == 0
+    assert (
+        run(capsys, "create-tables", "--endpoint-url", dynamodb_endpoint.endpoint_url, *names)[0]
+        == 0
+    )
     status, out, err = run(
-        capsys, "show", "no-such-id", "--endpoint-url", moto.endpoint_url, *names
+        capsys, "show", "no-such-id", "--endpoint-url", dynamodb_endpoint.endpoint_url, *names
     )
     assert out == ""
     assert_one_line_error(status, err, f"no enrollment 'no-such-id' in table '{names[1]}'")
 
 
-@pytest.mark.moto
-def test_show_with_a_missing_table(moto: MotoServer, capsys: pytest.CaptureFixture[str]) -> None:
+def test_show_with_a_missing_table(
+    dynamodb_endpoint: Endpoint, capsys: pytest.CaptureFixture[str]
+) -> None:
     names = tables()
-    status, _, err = run(capsys, "show", "some-id", "--endpoint-url", moto.endpoint_url, *names)
+    status, _, err = run(
+        capsys, "show", "some-id", "--endpoint-url", dynamodb_endpoint.endpoint_url, *names
+    )
     assert_one_line_error(
         status,
         err,
-        f"table '{names[1]}' does not exist at {moto.endpoint_url}",
-        f"enrollkit create-tables --endpoint-url {moto.endpoint_url}",
+        f"table '{names[1]}' does not exist at {dynamodb_endpoint.endpoint_url}",
+        f"enrollkit create-tables --endpoint-url {dynamodb_endpoint.endpoint_url}",
     )
 
 
@@ -371,7 +383,7 @@ def test_no_region_for_aws(
 
 
 def test_a_local_endpoint_needs_no_configured_credentials(
-    moto: MotoServer,
+    dynamodb_endpoint: Endpoint,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -380,7 +392,9 @@ def test_a_local_endpoint_needs_no_configured_credentials(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    status, _, err = run(capsys, "create-tables", "--endpoint-url", moto.endpoint_url, *tables())
+    status, _, err = run(
+        capsys, "create-tables", "--endpoint-url", dynamodb_endpoint.endpoint_url, *tables()
+    )
     assert status == 0, err
 
 

@@ -1,7 +1,7 @@
-"""The embedded condition evaluator agrees with DynamoDB (moto) on every operator.
+"""The embedded condition evaluator agrees with DynamoDB (moto, DynamoDB Local) on every operator.
 
 Each case is a ConditionCheck on one stored item (or on a missing one) that must
-either pass or cancel the transaction, identically on both backends. The expected
+either pass or cancel the transaction, identically on every backend. The expected
 outcome is DynamoDB's documented behaviour: a missing attribute fails every
 comparison except ``<>``; values of different types are never equal nor ordered.
 """
@@ -18,7 +18,7 @@ from boto3.dynamodb.conditions import Attr, ConditionBase
 from enrollkit import InMemoryPersistence, KeyPair
 from enrollkit.errors import TransactionCanceled, TransactionError
 from enrollkit.persistence.base import BasePersistence
-from tests.conftest import new_dynamodb
+from tests.conftest import ENGINES, endpoint_of, engine_of, engine_param, new_dynamodb
 
 ITEM: dict[str, Any] = {
     "id": "item",
@@ -251,20 +251,20 @@ MOTO_CODE_BUGS = {
 }
 
 
-@pytest.fixture(scope="module", params=["memory", pytest.param("dynamodb", marks=pytest.mark.moto)])
+@pytest.fixture(scope="module", params=["memory", *(engine_param(e) for e in ENGINES)])
 def store(request: pytest.FixtureRequest) -> BasePersistence:
     """One store per backend for the whole module: the checks only read."""
     persistence: BasePersistence
     if request.param == "memory":
         persistence = InMemoryPersistence()
     else:
-        persistence = new_dynamodb(request.getfixturevalue("moto"))
+        persistence = new_dynamodb(endpoint_of(request, request.param))
     persistence.put_item(ITEM)
     return persistence
 
 
 def is_moto(store: BasePersistence) -> bool:
-    return not isinstance(store, InMemoryPersistence)
+    return engine_of(store) == "moto"
 
 
 def outcome(store: BasePersistence, pk: str, cond: ConditionBase) -> tuple[bool, list[str]]:

@@ -109,7 +109,7 @@ def test_enroll_writes_the_seed_layout(persistence: BasePersistence, now: dateti
     )
     assert outcome is EnrollOutcome.CREATED
 
-    created = "2026-03-02T12:30:15.123456+00:00"
+    created = "2036-03-02T12:30:15.123456+00:00"
     assert iso_utc(now) == created
     hash_ = lock_hash("user-1", "course-1")
     lock_ttl = epoch(now + 80 * DAY)
@@ -187,7 +187,9 @@ def test_enroll_writes_the_seed_layout(persistence: BasePersistence, now: dateti
         }
     ]
     # ttl is whole epoch seconds, truncated: NOW has microseconds.
-    assert by_sk(persistence, "enr-1")["schedules#course_expired"]["ttl"] == 1780230615
+    assert (
+        by_sk(persistence, "enr-1")["schedules#course_expired"]["ttl"] == 2095849815
+    )  # NOW + 90 days
     assert all_items(persistence)["orders"] == []
 
 
@@ -322,7 +324,7 @@ def test_enroll_converts_an_aware_now_to_utc(persistence: BasePersistence, now: 
         now=elsewhere,
     )
     items = by_sk(persistence, "enr-1")
-    assert items["0"]["create_date"] == "2026-03-02T12:30:15.123456+00:00"
+    assert items["0"]["create_date"] == "2036-03-02T12:30:15.123456+00:00"
     assert items["schedules#course_expired"]["ttl"] == epoch(now + 90 * DAY)
     assert items["metadata#lock"]["ttl"] == epoch(now + 90 * DAY)
 

@@ -37,8 +37,7 @@ from enrollkit import (
 )
 from enrollkit.errors import TransientFailure
 from enrollkit.persistence.base import BasePersistence
-from tests.conftest import NOW, TENANT, make_course, make_user, new_dynamodb
-from tests.support import moto_server
+from tests.conftest import NOW, TENANT, Endpoint, make_course, make_user, new_dynamodb
 from tests.support.faults import FAULT_KINDS, FaultInjectingClient
 from tests.support.invariants import STATS, Checked
 from tests.support.model import Model
@@ -55,7 +54,7 @@ CALLER_RETRIES = 25
 
 
 def faulty_dynamodb(
-    server: moto_server.MotoServer, *, seed: int, rate: float = FAULT_RATE
+    server: Endpoint, *, seed: int, rate: float = FAULT_RATE
 ) -> tuple[DynamoDBPersistence, FaultInjectingClient]:
     """Fresh tables, reached through a fault-injecting client."""
     clean = new_dynamodb(server)
@@ -81,12 +80,11 @@ def record_faults(faults: FaultInjectingClient) -> None:
 # -- the tool itself ----------------------------------------------------------------------
 
 
-@pytest.mark.moto
 @pytest.mark.parametrize("kind", FAULT_KINDS)
 def test_each_fault_kind_fails_the_call_as_dynamodb_would(
-    moto: moto_server.MotoServer, kind: str
+    dynamodb_endpoint: Endpoint, kind: str
 ) -> None:
-    persistence, faults = faulty_dynamodb(moto, seed=1, rate=0.0)
+    persistence, faults = faulty_dynamodb(dynamodb_endpoint, seed=1, rate=0.0)
     client = persistence.client
     item = {"id": {"S": "x"}, "sk": {"S": "0"}}
     faults.force("transact_write_items", kind)
@@ -103,16 +101,15 @@ def test_each_fault_kind_fails_the_call_as_dynamodb_would(
         assert [reason["Code"] for reason in reasons] == ["TransactionConflict"]
 
 
-@pytest.mark.moto
 @pytest.mark.parametrize("method", ["query", "get_item"])
 @pytest.mark.parametrize("kind", ["connection", "lost_response"])
 def test_a_read_that_cannot_reach_dynamodb_is_a_transient_failure(
-    moto: moto_server.MotoServer, method: str, kind: str
+    dynamodb_endpoint: Endpoint, method: str, kind: str
 ) -> None:
     """Regression: a read's connection error was a plain PersistenceError, so a caller that
     re-issues calls on TransientFailure (as the class asks) gave up on a cancel whose
     Query met a dropped connection, though nothing had been written."""
-    persistence, faults = faulty_dynamodb(moto, seed=2, rate=0.0)
+    persistence, faults = faulty_dynamodb(dynamodb_endpoint, seed=2, rate=0.0)
     faults.force(method, kind)
     with pytest.raises(TransientFailure, match="could not be reached"):
         if method == "query":
@@ -121,14 +118,13 @@ def test_a_read_that_cannot_reach_dynamodb_is_a_transient_failure(
             persistence.get_item(KeyPair(pk="e1", sk="0"))
 
 
-@pytest.mark.moto
 @pytest.mark.parametrize("kind", FAULT_KINDS)
 def test_enroll_and_cancel_with_a_seat_apply_exactly_once(
-    moto: moto_server.MotoServer, kind: str
+    dynamodb_endpoint: Endpoint, kind: str
 ) -> None:
     """Each fault kind, on the first two attempts of each commit (and on cancel's read):
     one enrollment, one cancel, the seat taken once and given back once."""
-    persistence, faults = faulty_dynamodb(moto, seed=3, rate=0.0)
+    persistence, faults = faulty_dynamodb(dynamodb_endpoint, seed=3, rate=0.0)
     model = Model(now=NOW)
     checked = Checked(
         persistence,
@@ -172,15 +168,14 @@ def test_enroll_and_cancel_with_a_seat_apply_exactly_once(
 # -- the random program under faults ----------------------------------------------------------
 
 
-@pytest.mark.moto
-def test_state_machine_under_faults(moto: moto_server.MotoServer) -> None:
+def test_state_machine_under_faults(dynamodb_endpoint: Endpoint) -> None:
     class FaultyMachine(EnrollmentMachine):
         label = "faults"
         faults: FaultInjectingClient
 
         @staticmethod
         def make_persistence() -> BasePersistence:
-            persistence, faults = faulty_dynamodb(moto, seed=0)
+            persistence, faults = faulty_dynamodb(dynamodb_endpoint, seed=0)
             faults.enabled = False  # until the example's seed is drawn
             FaultyMachine.faults = faults
             return persistence

@@ -42,7 +42,15 @@ from enrollkit import (
     seat_ledger,
 )
 from enrollkit.persistence.base import BasePersistence
-from tests.conftest import NOW, TENANT, make_course, make_enrollment, make_user
+from tests.conftest import (
+    MOTO_OVERSIZED_UPDATE,
+    NOW,
+    TENANT,
+    engine_of,
+    make_course,
+    make_enrollment,
+    make_user,
+)
 from tests.support.invariants import STATS, Snapshot, snapshot
 
 AUTHOR = Author(id="admin", name="Admin")
@@ -425,10 +433,16 @@ OVERSIZED = [
 
 @pytest.mark.parametrize("build", [b for _, b in OVERSIZED], ids=[n for n, _ in OVERSIZED])
 def test_a_transaction_dynamodb_would_refuse_writes_nothing(
-    store: BasePersistence, build: Callable[[Any], None]
+    store: BasePersistence, build: Callable[[Any], None], request: pytest.FixtureRequest
 ) -> None:
     store.put_item({"id": "padded", "sk": "0", "blob": "p" * 300_000})
-    refused(store, _in_transaction(store, build), TransactionError)
+    # The builder refuses each before sending; but only DynamoDB knows the size of the
+    # stored item an update grows, and it cancels the transaction (tests/test_builder.py).
+    grows_stored_item = "update-growing" in request.node.callspec.id
+    if grows_stored_item and engine_of(store) == "moto":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=MOTO_OVERSIZED_UPDATE))
+    expected = TransactionCanceled if grows_stored_item else TransactionError
+    refused(store, _in_transaction(store, build), expected)
 
 
 # -- expression-looking values are data, stored verbatim ------------------------------------------

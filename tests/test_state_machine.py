@@ -6,7 +6,8 @@ stored items of both tables, and the store must hold what the model holds. A ste
 answer (success value or error class) differs from the model's is a divergence.
 
 Runs on the embedded backend (>= 200 examples of up to 40 steps) and on DynamoDB through
-the shared moto server (>= 25 examples). ``HYPOTHESIS_PROFILE=long`` runs 2000 and 250.
+the shared moto server (>= 25 examples) and on DynamoDB Local (>= 10 examples).
+``HYPOTHESIS_PROFILE=long`` runs 2000, 250 and 100.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta, timezone
 
-import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -38,14 +38,21 @@ from enrollkit import (
     Vacancy,
 )
 from enrollkit.persistence.base import BasePersistence
-from tests.conftest import NOW, OTHER_TENANT, TENANT, new_dynamodb
-from tests.support import moto_server
+from tests.conftest import (
+    NOW,
+    OTHER_TENANT,
+    TENANT,
+    Endpoint,
+    is_dynamodb_local,
+    new_dynamodb,
+)
 from tests.support.invariants import STATS, Checked
 from tests.support.model import Model
 
 STEPS = 40
 MEMORY_EXAMPLES = max(200, settings.default.max_examples)
 DYNAMODB_EXAMPLES = max(25, settings.default.max_examples // 8)
+DYNAMODB_LOCAL_EXAMPLES = max(10, settings.default.max_examples // 20)
 
 USERS = [User(id=f"u{n}", name=f"User {n}", email=f"u{n}@example.com") for n in range(3)]
 TENANTS = [TENANT, OTHER_TENANT]
@@ -346,18 +353,22 @@ def test_state_machine_embedded() -> None:
     )
 
 
-@pytest.mark.moto
-def test_state_machine_dynamodb(moto: moto_server.MotoServer) -> None:
+def test_state_machine_dynamodb(dynamodb_endpoint: Endpoint) -> None:
     class DynamoDBMachine(EnrollmentMachine):
         label = "state_machine_dynamodb"
 
         @staticmethod
         def make_persistence() -> BasePersistence:
-            return new_dynamodb(moto)
+            return new_dynamodb(dynamodb_endpoint)
 
     run_state_machine_as_test(
         DynamoDBMachine,
         settings=settings(
-            settings.default, max_examples=DYNAMODB_EXAMPLES, stateful_step_count=STEPS
+            settings.default,
+            # DynamoDB Local costs ~25 ms a call: a smaller budget there, the same program.
+            max_examples=DYNAMODB_LOCAL_EXAMPLES
+            if is_dynamodb_local(dynamodb_endpoint)
+            else DYNAMODB_EXAMPLES,
+            stateful_step_count=STEPS,
         ),
     )

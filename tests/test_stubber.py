@@ -7,7 +7,7 @@ parameter of every call the library makes.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -39,11 +39,18 @@ from tests.conftest import TENANT
 from tests.test_enroll import enrollment
 
 TABLE = "enrollments"
+# The requests below are pinned to this instant (no server here, so no TTL process to avoid).
+STUBBED_NOW = datetime(2026, 3, 2, 12, 30, 15, 123456, tzinfo=timezone.utc)
 CREATED = "2026-03-02T12:30:15.123456+00:00"
 HASH = (
     "4d6557679db83d931a9de1831bca5c8dbae326934c1e487612bd1c5537cc65e1"  # sha256("user-1#course-1")
 )
 _serializer = TypeSerializer()
+
+
+@pytest.fixture
+def now() -> datetime:
+    return STUBBED_NOW
 
 
 def s(value: str) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """deploy/template.yaml: cfn-lint clean, the settings enrollkit relies on, the same tables as
-``create_tables()``, and a stack deployed on moto that enrollkit can use."""
+``create_tables()``, and deployed tables that enrollkit can use: a stack on moto, and the
+template's table properties on DynamoDB Local."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from enrollkit import keys
+from tests.conftest import NOW, Endpoint, engine_of
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "deploy" / "template.yaml"
@@ -93,14 +95,21 @@ def test_the_access_policy_covers_what_enrollkit_calls(template: dict[str, Any])
 
 
 @pytest.fixture
-def stack(moto: Any) -> Iterator[tuple[Any, str, str]]:
-    """The template deployed as a stack on the moto server, with fresh table names."""
+def stack(
+    dynamodb_endpoint: Endpoint, template: dict[str, Any]
+) -> Iterator[tuple[Endpoint, str, str]]:
+    """The template's tables, with fresh names: deployed as a stack on moto; on DynamoDB
+    Local (which has no CloudFormation) created from the template's own table properties."""
     import boto3
 
     suffix = uuid.uuid4().hex[:8]
     names = (f"cfn-enrollments-{suffix}", f"cfn-orders-{suffix}")
+    if engine_of(dynamodb_endpoint) == "dynamodb_local":
+        _create_from_template(dynamodb_endpoint, template, names)
+        yield dynamodb_endpoint, *names
+        return
     cloudformation = boto3.client(
-        "cloudformation", endpoint_url=moto.endpoint_url, region_name="us-east-1"
+        "cloudformation", endpoint_url=dynamodb_endpoint.endpoint_url, region_name="us-east-1"
     )
     stack_name = f"enrollkit-{suffix}"
     cloudformation.create_stack(
@@ -117,13 +126,37 @@ def stack(moto: Any) -> Iterator[tuple[Any, str, str]]:
     outputs = {output["OutputKey"]: output["OutputValue"] for output in described["Outputs"]}
     assert (outputs["TableName"], outputs["OrderTableName"]) == names
     assert {"TableStreamArn", "OrderTableStreamArn", "AccessPolicyArn"} <= set(outputs)
-    yield moto, *names
+    yield dynamodb_endpoint, *names
 
 
-@pytest.mark.moto
-def test_the_deployed_tables_match_create_tables_and_work(stack: tuple[Any, str, str]) -> None:
-    from datetime import datetime, timezone
+def _create_from_template(
+    endpoint: Endpoint, template: dict[str, Any], names: tuple[str, str]
+) -> None:
+    """CreateTable and UpdateTimeToLive with exactly the template's table properties."""
+    import boto3
 
+    client = boto3.client("dynamodb", endpoint_url=endpoint.endpoint_url, region_name="us-east-1")
+    tables = _tables(template)
+    for logical, name in zip(("EnrollmentsTable", "OrdersTable"), names, strict=True):
+        properties = tables[logical]
+        request: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": properties["KeySchema"],
+            "AttributeDefinitions": properties["AttributeDefinitions"],
+            "BillingMode": properties["BillingMode"],
+            "StreamSpecification": {"StreamEnabled": True, **properties["StreamSpecification"]},
+        }
+        if "GlobalSecondaryIndexes" in properties:
+            request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+        client.create_table(**request)
+        client.update_time_to_live(
+            TableName=name, TimeToLiveSpecification=properties["TimeToLiveSpecification"]
+        )
+
+
+def test_the_deployed_tables_match_create_tables_and_work(
+    stack: tuple[Endpoint, str, str],
+) -> None:
     from enrollkit import (
         Author,
         CancelPolicy,
@@ -163,7 +196,7 @@ def test_the_deployed_tables_match_create_tables_and_work(stack: tuple[Any, str,
         user=User(id="ana", name="Ana Souza", email="ana@example.com"),
         course=Course(id="nr-10", name="NR-10", access_period=90),
     )
-    now = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+    now = NOW
     enroll(
         enrollment,
         tenant=Tenant(id="acme", name="Acme"),

@@ -51,9 +51,10 @@ def format_span(delta: timedelta) -> str:
 
 
 def format_value(value: Any) -> str:
-    """An attribute value, readable: maps as {k: v}, sets sorted, numbers as written."""
+    """An attribute value, readable: maps as {k: v} by key (DynamoDB keeps no map order),
+    sets sorted, numbers as written."""
     if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{k}: {format_value(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}: {format_value(value[k])}" for k in sorted(value)) + "}"
     if isinstance(value, (set, frozenset)):
         return "{" + ", ".join(sorted(format_value(v) for v in value)) + "}"
     if isinstance(value, (list, tuple)):

@@ -27,9 +27,12 @@ from enrollkit.persistence.conditions import condition_holds
 from enrollkit.persistence.marshal import normalize_item
 from enrollkit.timing import require_aware, ttl
 from enrollkit.transaction.builder import CONDITIONAL_CHECK_FAILED
+from enrollkit.transaction.limits import MAX_ITEM_BYTES, item_size
 from enrollkit.transaction.operations import ConditionCheck, Delete, Operation, Put, Update
 from enrollkit.transaction.retry import RetryPolicy
 
+# DynamoDB's message for an update that would grow its item past 400 KB.
+ITEM_TOO_LARGE_TO_UPDATE = "Item size to update has exceeded the maximum allowed size"
 # DynamoDB remembers a ClientRequestToken for 10 minutes; we remember the latest ones.
 _REMEMBERED_TOKENS = 10_000
 
@@ -121,6 +124,9 @@ class InMemoryPersistence(BasePersistence):
                 raise TransactionCanceled(reasons=reasons)
             # Every write is computed (and sized) before any is applied: all or nothing.
             writes = [(op, self._result(op, payload)) for op, payload in prepared]
+            oversized = [_grown_past_limit(op, result) for op, result in writes]
+            if any(reason.code != "None" for reason in oversized):
+                raise TransactionCanceled(reasons=oversized)
             for operation, result in writes:
                 self._apply(operation, result)
             self._remember(operations, client_request_token)
@@ -166,14 +172,14 @@ class InMemoryPersistence(BasePersistence):
         )
 
     def _result(self, operation: Operation, payload: dict[str, Any]) -> dict[str, Any]:
-        """The item ``operation`` leaves behind; an updated item is checked like a put one."""
+        """The item ``operation`` leaves behind (an updated item is sized later)."""
         if not isinstance(operation, Update):
             return payload
         key = operation.key
         item = {**(self._rows(operation.table_name).get(key.pk, key.sk) or key.as_key()), **payload}
         for name in operation.remove:
             item.pop(name, None)
-        return _storable(item)
+        return item
 
     def _apply(self, operation: Operation, result: dict[str, Any]) -> None:
         table = self._rows(operation.table_name)
@@ -217,6 +223,15 @@ def _storable(item: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(stored.get(name), str) or not stored[name]:
             raise TransactionError(f"an item needs a non-empty string {name!r}")
     return stored
+
+
+def _grown_past_limit(operation: Operation, result: Mapping[str, Any]) -> CancellationReason:
+    """An update that grows its item past 400 KB cancels the transaction, as in DynamoDB
+    (a ``ValidationError`` cancellation reason; the builder cannot see the stored item, so
+    this is no :class:`TransactionError` raised before sending)."""
+    if isinstance(operation, Update) and item_size(result) > MAX_ITEM_BYTES:
+        return CancellationReason(code="ValidationError", message=ITEM_TOO_LARGE_TO_UPDATE)
+    return CancellationReason(code="None")
 
 
 def _is_epoch(value: Any) -> bool:

@@ -178,7 +178,18 @@ class TransactionBuilder:
             if reason.code == CONDITIONAL_CHECK_FAILED:
                 return self._operations[index].exc_cls(reasons=reasons, failed_index=index)
         codes = ", ".join(reason.code for reason in reasons)
-        return TransactionCanceled(f"the transaction was cancelled: [{codes}]", reasons=reasons)
+        failed = next((i for i, reason in enumerate(reasons) if reason.failed), None)
+        if failed is None:
+            return TransactionCanceled(f"the transaction was cancelled: [{codes}]", reasons=reasons)
+        # Not a condition (e.g. an update growing an item past 400 KB): name the operation.
+        operation, reason = self._operations[failed], reasons[failed]
+        return TransactionCanceled(
+            f"the transaction was cancelled by operation {failed + 1} "
+            f"({type(operation).__name__} of {operation.key.pk!r}/{operation.key.sk!r}): "
+            f"{reason.code}: {reason.message or 'no message'} [{codes}]",
+            reasons=reasons,
+            failed_index=failed,
+        )
 
     # -- checks --------------------------------------------------------------
 
