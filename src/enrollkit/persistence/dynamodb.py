@@ -224,7 +224,12 @@ def _translate(error: ClientError) -> Exception:
         return _TableExists(message)
     if code in TRANSIENT_ERROR_CODES:
         return TransientFailure(f"{code}: {message}")
-    if code in ("ValidationException", "IdempotentParameterMismatchException"):
+    if code == "IdempotentParameterMismatchException":
+        return TransactionError(
+            "this client request token was used for another transaction "
+            f"(DynamoDB: IdempotentParameterMismatch) {message}".rstrip()
+        )
+    if code == "ValidationException":
         return TransactionError(f"DynamoDB refused the request: {message}")
     if code == "ResourceNotFoundException":
         return PersistenceError(f"a table does not exist: {message}")

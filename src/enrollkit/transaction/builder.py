@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from boto3.dynamodb.conditions import ConditionBase
 
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailed"
+MAX_CLIENT_REQUEST_TOKEN_LENGTH = 36
 
 
 class TransactionExecutor(Protocol):
@@ -65,6 +66,14 @@ class TransactionBuilder:
         self._executor = executor
         self._default_table_name = default_table_name
         # One token for every attempt: DynamoDB then applies a re-sent commit once.
+        if client_request_token is not None and not (
+            isinstance(client_request_token, str)
+            and 1 <= len(client_request_token) <= MAX_CLIENT_REQUEST_TOKEN_LENGTH
+        ):
+            raise TransactionError(
+                f"a client request token is a string of 1 to {MAX_CLIENT_REQUEST_TOKEN_LENGTH} "
+                "characters (DynamoDB refuses others)"
+            )
         self.client_request_token = client_request_token or str(uuid.uuid4())
         self._retry_policy = retry_policy or RetryPolicy()
         self._operations: list[Operation] = []
