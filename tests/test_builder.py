@@ -624,7 +624,9 @@ def test_a_condition_dynamodb_cannot_parse_is_refused_on_every_operation(
 
 
 @pytest.mark.parametrize(
-    "cond", ["attribute_not_exists(sk)", Attr("sk"), Attr("s").size(), 42], ids=repr
+    "cond",
+    ["attribute_not_exists(sk)", Attr("sk"), Attr("s").size(), 42],
+    ids=["expression-string", "bare-attr", "bare-size", "number"],
 )
 @pytest.mark.parametrize(
     "add",

@@ -25,10 +25,10 @@ from enrollkit.keys import PARTITION_KEY, SORT_KEY
 from enrollkit.models import KeyPair
 from enrollkit.transaction.limits import (
     MAX_ITEM_BYTES,
+    MAX_NUMBER_EXPONENT,
     MAX_PARTITION_KEY_BYTES,
     MAX_SORT_KEY_BYTES,
     MAX_TRANSACTION_BYTES,
-    MAX_NUMBER_EXPONENT,
     MAX_TRANSACTION_OPERATIONS,
     MIN_NUMBER_EXPONENT,
     holds_unstorable_number,
