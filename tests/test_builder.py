@@ -182,9 +182,12 @@ def test_default_exc_cls_is_transaction_canceled(persistence: BasePersistence) -
     assert [reason.code for reason in raised.value.reasons] == ["ConditionalCheckFailed"]
 
 
-def test_exc_cls_must_be_a_transaction_canceled_subclass(persistence: BasePersistence) -> None:
+@pytest.mark.parametrize("not_an_exception", [int, "DeduplicationConflictError", ValueError()])
+def test_exc_cls_must_be_an_exception_class(
+    persistence: BasePersistence, not_an_exception: Any
+) -> None:
     with pytest.raises(TransactionError), persistence.transact_writer() as tx:
-        tx.put(item={"id": "a", "sk": "0"}, exc_cls=ValueError)  # type: ignore[arg-type]
+        tx.put(item={"id": "a", "sk": "0"}, exc_cls=not_an_exception)
     assert persistence.get_item(key("a")) is None
 
 
@@ -284,6 +287,29 @@ def test_builder_is_single_use(persistence: BasePersistence, sends: list[Send]) 
     assert len(sends) == 1
     assert persistence.get_item(key("twice")) is None
     assert persistence.get_item(key("once")) == {"id": "once", "sk": "0"}
+
+
+def test_commit_inside_the_block_sends_once_and_the_block_ends_quietly(
+    persistence: BasePersistence, sends: list[Send]
+) -> None:
+    with persistence.transact_writer() as tx:
+        tx.put(item={"id": "early", "sk": "0"})
+        tx.commit()
+        assert persistence.get_item(key("early")) == {"id": "early", "sk": "0"}
+        with pytest.raises(TransactionError):  # still single use
+            tx.put(item={"id": "late", "sk": "0"})
+    assert len(sends) == 1
+    assert persistence.get_item(key("late")) is None
+
+
+def test_discard_inside_the_block_sends_nothing(
+    persistence: BasePersistence, sends: list[Send]
+) -> None:
+    with persistence.transact_writer() as tx:
+        tx.put(item={"id": "dropped", "sk": "0"})
+        tx.discard()
+    assert sends == []
+    assert persistence.get_item(key("dropped")) is None
 
 
 def test_builder_discarded_by_an_exception_is_single_use_too(persistence: BasePersistence) -> None:
@@ -396,6 +422,46 @@ def test_embedded_backend_refuses_a_token_reused_for_other_operations() -> None:
     ):
         tx.put(item={"id": "second", "sk": "0"})
     assert store.get_item(key("second")) is None
+    assert store.transactions_committed == 1
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (True, 1),
+        (1, Decimal("1.0")),
+        ([1, True], [1, 1]),
+        ({"k": False}, {"k": 0}),
+    ],
+    ids=["bool-vs-number", "number-as-written", "in-a-list", "in-a-map"],
+)
+def test_embedded_token_replay_tells_payload_types_apart_as_dynamodb_does(
+    first: Any, second: Any
+) -> None:
+    """DynamoDB Local, same token: {"BOOL": true} then {"N": "1"} (or "1" then "1.0")
+    is IdempotentParameterMismatchException, not a replay. Python's True == 1 is not."""
+    store = InMemoryPersistence()
+    with store.transact_writer(client_request_token="token-v") as tx:
+        tx.put(item={"id": "v", "sk": "0", "v": first})
+    with (
+        pytest.raises(TransactionError),
+        store.transact_writer(client_request_token="token-v") as tx,
+    ):
+        tx.put(item={"id": "v", "sk": "0", "v": second})
+    with (
+        pytest.raises(TransactionError),
+        store.transact_writer(client_request_token="token-v") as tx,
+    ):
+        tx.put(item={"id": "v", "sk": "0"}, cond=Attr("v").ne(second))
+    assert store.get_item(key("v")) == {"id": "v", "sk": "0", "v": first}
+    assert store.transactions_committed == 1
+
+
+def test_embedded_token_replay_ignores_set_and_map_order_as_dynamodb_does() -> None:
+    store = InMemoryPersistence()
+    for members, fields in (({"a", "b"}, {"x": 1, "y": 2}), ({"b", "a"}, {"y": 2, "x": 1})):
+        with store.transact_writer(client_request_token="token-o") as tx:
+            tx.put(item={"id": "o", "sk": "0", "s": members, "m": fields}, cond=Attr("s").ne({"c"}))
     assert store.transactions_committed == 1
 
 
@@ -564,3 +630,27 @@ def test_a_condition_dynamodb_cannot_parse_is_refused_on_every_operation(
         add(tx, Attr("sk").exists() & Attr("n").between(10, 1))
     assert sends == []
     assert persistence.get_item(key("other")) is None
+
+
+@pytest.mark.parametrize(
+    "cond",
+    ["attribute_not_exists(sk)", Attr("sk"), Attr("s").size(), 42],
+    ids=["expression-string", "bare-attr", "bare-size", "number"],
+)
+@pytest.mark.parametrize(
+    "add",
+    [
+        lambda tx, cond: tx.put(item={"id": "x", "sk": "0"}, cond=cond),
+        lambda tx, cond: tx.update(key=key("x"), set={"a": 1}, cond=cond),
+        lambda tx, cond: tx.delete(key=key("x"), cond=cond),
+        lambda tx, cond: tx.condition(key=key("x"), cond=cond),
+    ],
+    ids=["put", "update", "delete", "condition"],
+)
+def test_a_cond_that_is_not_a_condition_is_a_transaction_error(
+    persistence: BasePersistence, sends: list[Send], add: Callable[[Any, Any], None], cond: Any
+) -> None:
+    # The seed passed expression strings (cond_expr='attribute_not_exists(sk)').
+    with pytest.raises(TransactionError, match="condition"), persistence.transact_writer() as tx:
+        add(tx, cond)
+    assert sends == []

@@ -1,4 +1,4 @@
-"""The ``enrollkit`` command line: each command, on the embedded backend and on moto, and
+"""The ``enrollkit`` command line: each command, on the embedded backend and on DynamoDB, and
 its error messages (one line on stderr, exit status 1, never a traceback)."""
 
 from __future__ import annotations
@@ -310,6 +310,24 @@ def test_show_marks_expired_items_awaiting_deletion() -> None:
     assert "(in 86 days)" in text  # course_expired
 
 
+def test_show_renders_a_ttl_written_in_milliseconds(
+    persistence: InMemoryPersistence | DynamoDBPersistence,
+) -> None:
+    """A TTL in milliseconds is past year 9999 as seconds: no datetime holds it (it was
+    a traceback). DynamoDB never expires such an item; show says so, and what it meant."""
+    now = datetime(2026, 11, 29, tzinfo=timezone.utc)
+    in_millis = int(datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc).timestamp()) * 1000
+    persistence.put_item({"id": "enr-ms", "sk": "0", "status": "PENDING"})
+    for sk, ttl in (("schedules#course_expired", in_millis), ("cancel_policy", -(10**15))):
+        persistence.put_item({"id": "enr-ms", "sk": sk, "ttl": ttl})
+    text = show_enrollment(persistence, "enr-ms", now=now)
+    assert (
+        f"ttl  {in_millis} (not epoch seconds: after year 9999, so DynamoDB never expires it; "
+        "as milliseconds it would be 2026-12-01 12:00 UTC)"
+    ) in text, text
+    assert f"ttl  {-(10**15)} (not epoch seconds: before year 1, so DynamoDB never" in text
+
+
 def test_show_refuses_an_unknown_id_on_the_embedded_backend() -> None:
     with pytest.raises(CommandError, match="no enrollment 'nope' in table 'enrollments'"):
         show_enrollment(InMemoryPersistence(), "nope")
@@ -340,11 +358,37 @@ def test_show_with_a_missing_table(
     status, _, err = run(
         capsys, "show", "some-id", "--endpoint-url", dynamodb_endpoint.endpoint_url, *names
     )
+    # The hint is the command to type: with the table names given (it dropped them).
     assert_one_line_error(
         status,
         err,
         f"table '{names[1]}' does not exist at {dynamodb_endpoint.endpoint_url}",
-        f"enrollkit create-tables --endpoint-url {dynamodb_endpoint.endpoint_url}",
+        f"enrollkit create-tables --endpoint-url {dynamodb_endpoint.endpoint_url} "
+        f"--table-name {names[1]} --order-table-name {names[3]})",
+    )
+
+
+def test_create_tables_refuses_an_existing_table_of_another_layout(
+    dynamodb_endpoint: Endpoint, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = tables()
+    store = DynamoDBPersistence(names[1], names[3], endpoint_url=dynamodb_endpoint.endpoint_url)
+    store.client.create_table(
+        TableName=names[1],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    status, out, err = run(
+        capsys, "create-tables", "--endpoint-url", dynamodb_endpoint.endpoint_url, *names
+    )
+    assert out == ""
+    assert_one_line_error(
+        status,
+        err,
+        f"table '{names[1]}' exists with another layout",
+        "key schema is pk (S), not id (S) / sk (S)",
+        "streams are off, not NEW_AND_OLD_IMAGES",
     )
 
 

@@ -121,6 +121,10 @@ CASES = [
     case("in-number-vs-string", Attr("n").is_in(["5"]), False),
     case("in-string", Attr("s").is_in(["x", "abc"]), True),
     case("in-missing", Attr("missing").is_in([5]), False),
+    # DynamoDB Local accepts IN over values of mixed types and compares each by type.
+    case("in-mixed-types", Attr("n").is_in(["5", True, None, [5], 5]), True),
+    case("in-mixed-types-no-match", Attr("n").is_in(["5", True, None, {5}]), False),
+    case("in-bool-among-numbers", Attr("b").is_in([1, 0, "true"]), False),
     # begins_with
     case("begins-with", Attr("s").begins_with("ab"), True),
     case("begins-with-not", Attr("s").begins_with("b"), False),
@@ -239,6 +243,7 @@ MOTO_OUTCOME_BUGS = {
     "begins-with-binary": "moto raises ValueError on a binary begins_with",
     "not-lt-type-mismatch": "moto raises TypeError comparing N with S, so NOT cannot hold",
     "not-size-missing": "moto raises ValueError on size() of a missing attribute",
+    "in-bool-among-numbers": "moto compares with Python ==, where True == 1",
 }
 # Reason-code bugs: the outcome is right (the condition fails), but moto reports the
 # Python exception of its evaluator as the cancellation code, not ConditionalCheckFailed.
@@ -327,6 +332,29 @@ REFUSED = [
     pytest.param(Attr("n").between(True, False), id="between-bool-literals"),
     pytest.param(Attr("s").begins_with(5), id="begins-with-number-literal"),
     pytest.param(Attr("n").eq(5) & ~Attr("s").begins_with(True), id="nested-in-not-and-and"),
+    # Values DynamoDB cannot hold (DynamoDB Local: ValidationException; boto3 cannot even
+    # serialize a float or an object). The embedded backend used to evaluate them.
+    pytest.param(Attr("n").ne(object()), id="ne-object"),
+    pytest.param(Attr("n").ne(1.5), id="ne-float"),
+    pytest.param(Attr("l").ne([1, 1.5]), id="ne-float-in-a-list"),
+    pytest.param(Attr("ss").ne(set()), id="ne-empty-set"),
+    pytest.param(Attr("m").eq({"k": set()}), id="eq-empty-set-in-a-map"),
+    pytest.param(Attr("n").eq(Decimal("1E+126")), id="eq-number-overflow"),
+    pytest.param(Attr("n").eq(Decimal("-10E+125")), id="eq-negative-number-overflow"),
+    pytest.param(Attr("n").eq(Decimal("1E-131")), id="eq-number-underflow"),
+    pytest.param(Attr("n").eq(Decimal("1" * 39)), id="eq-39-digits"),
+    pytest.param(Attr("l").contains(1.5), id="contains-float"),
+    pytest.param(Attr("n").is_in([5, 1.5]), id="in-with-a-float"),
+    pytest.param(Attr("n").is_in([5, set()]), id="in-with-an-empty-set"),
+    # IN's operand count: "Syntax error" for none, "too many operands" past 100.
+    pytest.param(Attr("n").is_in([]), id="in-no-values"),
+    pytest.param(Attr("n").is_in(list(range(101))), id="in-101-values"),
+    pytest.param(Attr("s").is_in("abc"), id="in-a-string-not-a-list"),
+    pytest.param(Attr("n").is_in([Attr("zero")]), id="in-an-attribute"),
+    # "Invalid attribute type name found" / "Incorrect operand type".
+    pytest.param(Attr("n").attribute_type("FOO"), id="attribute-type-unknown"),
+    pytest.param(Attr("n").attribute_type("n"), id="attribute-type-lowercase"),
+    pytest.param(Attr("n").attribute_type(1), id="attribute-type-number"),
 ]
 
 
@@ -349,6 +377,13 @@ def test_malformed_conditions_are_refused_before_sending(
         pytest.param(Attr("n").between(Attr("zero"), Attr("big")), id="between-attributes"),
         pytest.param(Attr("s").size().between(1, 3), id="between-size"),
         pytest.param(Attr("b").lt(Attr("n")), id="lt-two-attributes"),
+        pytest.param(Attr("n").is_in(list(range(100))), id="in-100-values"),
+        pytest.param(Attr("n").ne(Decimal("9." + "9" * 37 + "E+125")), id="ne-largest-number"),
+        pytest.param(Attr("n").ne(Decimal("-1E-130")), id="ne-smallest-magnitude"),
+        pytest.param(Attr("n").ne(""), id="ne-empty-string"),
+        pytest.param(Attr("bin").ne(b""), id="ne-empty-binary"),
+        pytest.param(Attr("l").ne([]), id="ne-empty-list"),
+        pytest.param(Attr("m").ne({}), id="ne-empty-map"),
     ],
 )
 def test_well_formed_boundary_conditions_are_sent(

@@ -28,6 +28,7 @@ from enrollkit import (
     DynamoDBPersistence,
     EnrollkitError,
     Enrollment,
+    InMemoryPersistence,
     InvalidInput,
     KeyPair,
     Tenant,
@@ -247,6 +248,103 @@ def test_a_naive_now_is_refused_by_every_function(store: BasePersistence, naive:
             now=naive,
         ),
     )
+
+
+# Aware instants no date arithmetic can take: before the Unix epoch (a TTL is epoch
+# seconds) or from the year 9000 (the longest course then ends past datetime's 9999).
+EXTREME_NOWS = [
+    datetime.min.replace(tzinfo=timezone.utc),
+    datetime.min.replace(tzinfo=timezone(timedelta(hours=5))),  # before year 1 in UTC
+    datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+    datetime(9000, 1, 1, tzinfo=timezone.utc),
+    datetime(8999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-2))),  # 9000 in UTC
+    datetime.max.replace(tzinfo=timezone.utc),
+    datetime.max.replace(tzinfo=timezone(timedelta(hours=-5))),  # after year 9999 in UTC
+]
+fixed_offsets = st.builds(
+    timezone,
+    st.timedeltas(
+        min_value=timedelta(hours=-23, minutes=59), max_value=timedelta(hours=23, minutes=59)
+    ),
+)
+# A whole day from the edges: no offset (under a day) brings them back into the range.
+extreme_nows = st.builds(
+    lambda naive, zone: naive.replace(tzinfo=zone),
+    st.one_of(
+        st.datetimes(max_value=datetime(1969, 12, 30)),
+        st.datetimes(min_value=datetime(9000, 1, 2)),
+    ),
+    fixed_offsets,
+)
+
+
+def every_operation_at(store: BasePersistence, now: datetime) -> list[Callable[[], object]]:
+    """Each public function that takes ``now``, with every date it computes in play (a
+    window, a cancel policy, a seat, the longest course)."""
+    longest = make_course("course-long", access_period=36_500)
+    return [
+        lambda: enroll(
+            Enrollment(id="extreme", user=make_user("user-9"), course=longest),
+            tenant=TENANT,
+            persistence_layer=store,
+            deduplication_window=DeduplicationWindow(offset_days=5),
+            cancel_policy=CancelPolicy(days=36_500),
+            now=now,
+        ),
+        lambda: cancel("existing", author=AUTHOR, persistence_layer=store, now=now),
+        lambda: add_vacancies(
+            org_id=TENANT.id,
+            order_id="order-1",
+            course=longest,
+            quantity=2,
+            persistence_layer=store,
+            now=now,
+        ),
+        lambda: enroll_many(
+            [make_user("user-8")],
+            course=COURSE,
+            tenant=TENANT,
+            order_id="order-1",
+            persistence_layer=store,
+            now=now,
+        ),
+        *([lambda: store.sweep_expired(now)] if isinstance(store, InMemoryPersistence) else []),
+    ]
+
+
+@pytest.mark.parametrize("now", EXTREME_NOWS, ids=str)
+def test_an_extreme_aware_now_is_invalid_input_everywhere(
+    store: BasePersistence, now: datetime
+) -> None:
+    for call in every_operation_at(store, now):
+        refused(store, call)
+
+
+def test_generated_extreme_nows_are_invalid_input_never_overflow(store: BasePersistence) -> None:
+    before = snapshot(store)
+
+    @_examples(store, 60)
+    @given(now=extreme_nows)
+    def check(now: datetime) -> None:
+        for call in every_operation_at(store, now):
+            refused(store, call, before=before)
+
+    check()
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(1970, 1, 1, tzinfo=timezone.utc),
+        datetime(8999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+        datetime(9000, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=2))),  # 8999 in UTC
+    ],
+    ids=str,
+)
+def test_the_edges_of_the_accepted_range_work(store: BasePersistence, now: datetime) -> None:
+    enroll_at_edge, *_ = every_operation_at(store, now)
+    enroll_at_edge()
+    assert store.get_item(KeyPair("extreme", "0")) is not None
 
 
 @pytest.mark.parametrize("now", ["2026-03-02T12:30:00+00:00", 1_772_454_615, 0.5, object()])

@@ -8,8 +8,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
+from boto3.dynamodb.conditions import Attr
 
 from enrollkit import (
     Author,
@@ -17,12 +19,14 @@ from enrollkit import (
     DeduplicationWindow,
     EnrollmentIdConflict,
     EnrollOutcome,
+    InvalidInput,
     KeyPair,
     LifecycleEvent,
     cancel,
     enroll,
     lock_hash,
 )
+from enrollkit.errors import TransactionCanceled, TransactionError
 from enrollkit.persistence.base import BasePersistence
 from enrollkit.transaction.operations import Operation
 from tests.conftest import TENANT
@@ -135,6 +139,72 @@ def test_defect_4_lock_hash_does_not_collide(persistence: BasePersistence, now: 
         )
         assert outcome is EnrollOutcome.CREATED
     assert len(persistence.query("lock")) == 2
+
+
+# The '#'-joined encoding is injective only for ids without '#': lock_hash refuses them,
+# as ("a#b", "c") and ("a", "b#c") would share one lock.
+@pytest.mark.parametrize(
+    ("user_id", "course_id"), [("a#b", "c"), ("a", "b#c"), ("", "c"), ("a", "x\n"), (1, "c")]
+)
+def test_lock_hash_refuses_ids_it_cannot_encode_injectively(user_id: Any, course_id: Any) -> None:
+    with pytest.raises(InvalidInput):
+        lock_hash(user_id, course_id)
+
+
+# Seed compatibility: the original code builds keys positionally, KeyPair('lock', hash).
+def test_key_pair_is_built_positionally_or_by_keyword(persistence: BasePersistence) -> None:
+    assert KeyPair("lock", "h") == KeyPair(pk="lock", sk="h") == KeyPair("lock", sk="h")
+    persistence.put_item({"id": "lock", "sk": "h"})
+    assert persistence.get_item(KeyPair("lock", "h")) == {"id": "lock", "sk": "h"}
+    with pytest.raises(ValueError):
+        KeyPair("", "h")
+
+
+# Seed compatibility: its exc_cls is a plain exception class. The reasons reach the caller
+# on the raised error, and its __cause__ is the TransactionCanceled.
+def test_exc_cls_may_be_any_exception_class_and_carries_the_reasons(
+    persistence: BasePersistence,
+) -> None:
+    class SeedDeduplicationConflictError(Exception):  # as in the original code
+        def __init__(self, *args: object) -> None:
+            super().__init__("Enrollment already exists")
+
+    persistence.put_item({"id": "lock", "sk": "h", "enrollment_id": "other"})
+    with (
+        pytest.raises(SeedDeduplicationConflictError) as raised,
+        persistence.transact_writer() as transact,
+    ):
+        transact.put(item={"id": "new", "sk": "0"})
+        transact.condition(
+            key=KeyPair("lock", "h"),
+            cond=Attr("sk").not_exists(),
+            exc_cls=SeedDeduplicationConflictError,
+        )
+    error: Any = raised.value
+    assert str(error) == "Enrollment already exists"
+    assert [reason.code for reason in error.reasons] == ["None", "ConditionalCheckFailed"]
+    assert error.failed_index == 1
+    assert error.reasons[1].item == {"id": "lock", "sk": "h", "enrollment_id": "other"}
+    assert isinstance(error.__cause__, TransactionCanceled)
+    assert error.__cause__.reasons == error.reasons
+    assert persistence.get_item(KeyPair("new", "0")) is None
+
+
+def test_an_exc_cls_that_takes_no_message_is_a_transaction_error(
+    persistence: BasePersistence,
+) -> None:
+    class NeedsTwoArguments(Exception):
+        def __init__(self, first: str, second: str) -> None:
+            super().__init__(first, second)
+
+    with (
+        pytest.raises(TransactionError, match="NeedsTwoArguments") as raised,
+        persistence.transact_writer() as transact,
+    ):
+        transact.condition(
+            key=KeyPair("absent", "0"), cond=Attr("sk").exists(), exc_cls=NeedsTwoArguments
+        )
+    assert isinstance(raised.value.__cause__, TransactionCanceled)
 
 
 # Seed: the lock condition was attribute_not_exists(sk): an expired lock that DynamoDB's

@@ -651,3 +651,20 @@ def test_a_refused_request_is_a_transaction_error_and_not_retried(
     with pytest.raises(TransactionError):
         send_three_ops(stubbed.persistence)
     assert len(stubbed.sent) == 1
+
+
+def test_a_cancellation_without_reasons_is_not_retried(stubbed: Stubbed) -> None:
+    """No CancellationReasons says nothing of a collision: re-sending would repeat it
+    (it was re-sent 8 times)."""
+    stubbed.stubber.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        service_message="Transaction cancelled",
+        expected_params=three_ops_request("token-1"),
+    )
+    with pytest.raises(TransactionCanceled, match="Transaction cancelled") as raised:
+        send_three_ops(stubbed.persistence)
+    assert type(raised.value) is TransactionCanceled
+    assert raised.value.reasons == ()
+    assert len(stubbed.sent) == 1
+    assert stubbed.sleeps == []

@@ -113,6 +113,18 @@ class PersistenceError(EnrollkitError):
     """The persistence layer failed: unreachable endpoint, missing table, retries exhausted."""
 
 
+class TableLayoutMismatch(PersistenceError):
+    """An existing table is not laid out as enrollkit needs (``create_tables()``): another
+    key schema, TTL on another attribute, streams off. ``differences`` says each."""
+
+    def __init__(self, table_name: str, differences: Sequence[str]) -> None:
+        super().__init__(
+            f"table {table_name!r} exists with another layout: " + "; ".join(differences)
+        )
+        self.table_name = table_name
+        self.differences: tuple[str, ...] = tuple(differences)
+
+
 class TransientFailure(PersistenceError):
     """A failure worth retrying (throttling, transaction conflict, internal error,
     lost connection). Backends raise it; the transaction builder retries it with

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from enrollkit.models import LOCK_PARTITION, KeyPair, LifecycleEvent
+from enrollkit.errors import InvalidInput
+from enrollkit.models import LOCK_PARTITION, KeyPair, LifecycleEvent, validate_identifier
 
 # Key attribute names of both tables.
 PARTITION_KEY = "id"
@@ -32,8 +33,19 @@ def lock_hash(user_id: str, course_id: str) -> str:
 
     Ids never contain ``#``, so ``user_id#course_id`` is an injective encoding of
     the pair (unlike plain concatenation: ("ab", "c") and ("a", "bc") would meet);
-    hashing it keeps the key short whatever the ids' lengths.
+    hashing it keeps the key short whatever the ids' lengths. An id breaking that rule
+    (or any other id rule) is :class:`InvalidInput`, as ("a#b", "c") and ("a", "b#c")
+    would meet.
     """
+    for name, value in (("user id", user_id), ("course id", course_id)):
+        if not isinstance(value, str):
+            raise InvalidInput(
+                f"lock_hash: the {name} must be a string, not {type(value).__name__}"
+            )
+        try:
+            validate_identifier(value)
+        except ValueError as error:
+            raise InvalidInput(f"lock_hash: not a valid {name}: {value!r} ({error})") from None
     encoded = f"{user_id}#{course_id}".encode()
     return hashlib.sha256(encoded).hexdigest()
 

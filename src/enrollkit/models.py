@@ -163,10 +163,19 @@ class Vacancy(_Frozen):
 
 
 class KeyPair(_Frozen):
-    """The key of one item: partition key ``id`` and sort key ``sk``."""
+    """The key of one item: partition key ``id`` and sort key ``sk``.
+
+    Built positionally, ``KeyPair("lock", h)``, as the original code writes it, or by
+    keyword, ``KeyPair(pk="lock", sk=h)``.
+    """
 
     pk: str = Field(min_length=1)
     sk: str = Field(min_length=1)
+
+    def __init__(self, pk: str, sk: str) -> None:
+        # (through a dict: pydantic's mypy plugin types the base's __init__ without fields)
+        fields: dict[str, str] = {"pk": pk, "sk": sk}
+        super().__init__(**fields)
 
     def as_key(self) -> dict[str, str]:
         return {"id": self.pk, "sk": self.sk}

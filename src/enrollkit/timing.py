@@ -13,6 +13,13 @@ from enrollkit.models import LifecycleEvent
 NO_ACCESS_REMINDER = timedelta(days=3)
 ACCESS_PERIOD_REMINDER_LEAD = timedelta(days=30)
 
+# The instants a ``now`` may be: from the Unix epoch (a TTL is epoch seconds; DynamoDB's
+# TTL ignores items more than five years in the past) to the year 9000, which leaves
+# centuries for the date arithmetic on top (the longest access period is 100 years)
+# before Python's datetime ends in 9999.
+EARLIEST_NOW = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_NOW = datetime(9000, 1, 1, tzinfo=timezone.utc)
+
 
 def utc_now() -> datetime:
     """The default for ``now=``: read only at the public edge, never inside logic."""
@@ -31,7 +38,16 @@ def require_aware(now: datetime | None) -> datetime:
         raise InvalidInput(f"now must be a datetime, not {type(now).__name__}")
     if now.tzinfo is None or now.utcoffset() is None:
         raise InvalidInput("now must be timezone-aware (a naive datetime is ambiguous)")
-    return now.astimezone(timezone.utc)
+    try:
+        instant = now.astimezone(timezone.utc)
+    except OverflowError:  # e.g. datetime.min at +05:00 is before year 1 in UTC
+        instant = None
+    if instant is None or not EARLIEST_NOW <= instant < LATEST_NOW:
+        raise InvalidInput(
+            f"now must be from {EARLIEST_NOW.isoformat()} and before "
+            f"{LATEST_NOW.isoformat()}, not {now.isoformat()}"
+        )
+    return instant
 
 
 def ttl(instant: datetime) -> int:

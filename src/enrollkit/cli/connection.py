@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -105,6 +106,23 @@ def location(args: argparse.Namespace) -> str:
     return args.endpoint_url or f"AWS ({args.region or 'default region'})"
 
 
+def connection_arguments(args: argparse.Namespace) -> str:
+    """The connection options given, as they would be typed again (for a hint)."""
+    from enrollkit.persistence.base import DEFAULT_ORDER_TABLE_NAME, DEFAULT_TABLE_NAME
+
+    options = [
+        ("--endpoint-url", args.endpoint_url, None),
+        ("--region", args.region, None),
+        ("--table-name", args.table_name, DEFAULT_TABLE_NAME),
+        ("--order-table-name", args.order_table_name, DEFAULT_ORDER_TABLE_NAME),
+    ]
+    return "".join(
+        f" {option} {shlex.quote(value)}"
+        for option, value, default in options
+        if value and value != default
+    )
+
+
 def require_tables(store: DynamoDBPersistence, args: argparse.Namespace) -> None:
     """A missing table, said plainly (rather than DynamoDB's 'resource not found')."""
     from botocore.exceptions import ClientError
@@ -114,10 +132,9 @@ def require_tables(store: DynamoDBPersistence, args: argparse.Namespace) -> None
             store.client.describe_table(TableName=table)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                hint = f" --endpoint-url {args.endpoint_url}" if args.endpoint_url else ""
                 raise CommandError(
                     f"table {table!r} does not exist at {location(args)} "
-                    f"(create it with: enrollkit create-tables{hint})"
+                    f"(create it with: enrollkit create-tables{connection_arguments(args)})"
                 ) from None
             raise PersistenceError(client_error_message(error)) from None
 

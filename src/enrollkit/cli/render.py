@@ -35,6 +35,35 @@ def from_epoch(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
+def format_ttl(value: Any, now: datetime) -> str:
+    """A ``ttl`` attribute: its instant and how far from ``now`` it is.
+
+    A TTL is epoch seconds; one written in milliseconds (or any number past year 9999) is
+    no instant a datetime can hold: it is shown as such, with what it would mean in
+    milliseconds, rather than failing the whole listing.
+    """
+    if not isinstance(value, int) or isinstance(value, bool):
+        return format_value(value)
+    due = _instant_or_none(value)
+    if due is None:
+        side = "after year 9999" if value > 0 else "before year 1"
+        as_millis = _instant_or_none(value // 1000)
+        guess = f"; as milliseconds it would be {format_when(as_millis)}" if as_millis else ""
+        return f"{value} (not epoch seconds: {side}, so DynamoDB never expires it{guess})"
+    if due <= now:
+        state = f"expired {format_span(now - due)} ago, awaiting DynamoDB's deletion"
+    else:
+        state = f"in {format_span(due - now)}"
+    return f"{value} = {format_when(due)} ({state})"
+
+
+def _instant_or_none(seconds: int) -> datetime | None:
+    try:
+        return from_epoch(seconds)
+    except (OverflowError, ValueError, OSError):  # outside what a datetime holds
+        return None
+
+
 def format_span(delta: timedelta) -> str:
     """A duration in words: '3 days', '2 h 5 min', 'now'."""
     seconds = int(delta.total_seconds())

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from enrollkit.cli.connection import connect, require_tables
 from enrollkit.cli.errors import EXIT_OK, CommandError
-from enrollkit.cli.render import format_span, format_value, format_when, from_epoch
+from enrollkit.cli.render import format_ttl, format_value
 from enrollkit.models import KeyPair, validate_enrollment_id
 
 if TYPE_CHECKING:
@@ -36,17 +36,6 @@ def _describe(sk: str) -> str:
     return ""
 
 
-def _ttl_text(value: Any, now: datetime) -> str:
-    if not isinstance(value, int) or isinstance(value, bool):
-        return format_value(value)
-    due = from_epoch(value)
-    if due <= now:
-        state = f"expired {format_span(now - due)} ago, awaiting DynamoDB's deletion"
-    else:
-        state = f"in {format_span(due - now)}"
-    return f"{value} = {format_when(due)} ({state})"
-
-
 def format_items(title: str, items: Sequence[Mapping[str, Any]], now: datetime) -> str:
     """Items as readable blocks: the sort key and what it is, then one attribute a line."""
     lines = [title]
@@ -58,7 +47,7 @@ def format_items(title: str, items: Sequence[Mapping[str, Any]], now: datetime) 
         names = [name for name in item if name not in ("id", "sk")]
         width = max((len(name) for name in names), default=0)
         for name in names:
-            text = _ttl_text(item[name], now) if name == "ttl" else format_value(item[name])
+            text = format_ttl(item[name], now) if name == "ttl" else format_value(item[name])
             lines.append(f"    {name.ljust(width)}  {text}")
     return "\n".join(lines)
 

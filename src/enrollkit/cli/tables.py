@@ -10,6 +10,8 @@ from enrollkit.cli.render import render_table
 
 
 def cmd_create_tables(args: argparse.Namespace) -> int:
+    from enrollkit.persistence.dynamodb import describe_key_schema
+
     store = connect(args)
     store.create_tables()
     print(f"Tables ready at {location(args)}:")
@@ -23,7 +25,7 @@ def cmd_create_tables(args: argparse.Namespace) -> int:
                 role,
                 table,
                 description.get("TableStatus", "?"),
-                "id (S) / sk (S)",
+                describe_key_schema(description),
                 f"{ttl.get('AttributeName', 'ttl')} {ttl.get('TimeToLiveStatus', '?')}",
                 stream.get("StreamViewType", "off") if stream.get("StreamEnabled") else "off",
             )

@@ -25,6 +25,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from enrollkit.errors import (
     CancellationReason,
     PersistenceError,
+    TableLayoutMismatch,
     TransactionCanceled,
     TransactionError,
     TransientFailure,
@@ -140,34 +141,38 @@ class DynamoDBPersistence(BasePersistence):
 
     def create_tables(self) -> None:
         """Create both tables if missing: key ``id``/``sk``, TTL on ``ttl``, streams
-        with new and old images, on-demand billing. Safe to call again."""
+        with new and old images, on-demand billing. Safe to call again.
+
+        A table that exists already is checked: another key schema, TTL on another
+        attribute or streams off raise :class:`TableLayoutMismatch`, naming each
+        difference. (TTL left disabled, as by an interrupted earlier call, is enabled.)
+        """
         for table_name in (self.table_name, self.order_table_name):
             with contextlib.suppress(_TableExists):
                 self._call(
                     "create_table",
                     TableName=table_name,
                     KeySchema=[
-                        {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-                        {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+                        {"AttributeName": name, "KeyType": key_type}
+                        for name, key_type in TABLE_KEY_SCHEMA
                     ],
                     AttributeDefinitions=[
-                        {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
-                        {"AttributeName": SORT_KEY, "AttributeType": "S"},
+                        {"AttributeName": name, "AttributeType": "S"}
+                        for name, _ in TABLE_KEY_SCHEMA
                     ],
                     BillingMode="PAY_PER_REQUEST",
-                    StreamSpecification={
-                        "StreamEnabled": True,
-                        "StreamViewType": "NEW_AND_OLD_IMAGES",
-                    },
+                    StreamSpecification={"StreamEnabled": True, "StreamViewType": STREAM_VIEW},
                 )
             self.client.get_waiter("table_exists").wait(
                 TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
             )
+            table = self._call("describe_table", TableName=table_name)["Table"]
             ttl_status = self._call("describe_time_to_live", TableName=table_name)
-            if ttl_status["TimeToLiveDescription"].get("TimeToLiveStatus") not in (
-                "ENABLED",
-                "ENABLING",
-            ):
+            ttl_description = ttl_status["TimeToLiveDescription"]
+            differences = table_layout_differences(table, ttl_description)
+            if differences:
+                raise TableLayoutMismatch(table_name, differences)
+            if ttl_description.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
                 self._call(
                     "update_time_to_live",
                     TableName=table_name,
@@ -194,6 +199,58 @@ class _TableExists(PersistenceError):
     pass
 
 
+# The layout both tables have: (attribute, key type), every key attribute a string.
+TABLE_KEY_SCHEMA = ((PARTITION_KEY, "HASH"), (SORT_KEY, "RANGE"))
+STREAM_VIEW = "NEW_AND_OLD_IMAGES"
+
+
+def table_layout_differences(
+    table: Mapping[str, Any], time_to_live: Mapping[str, Any]
+) -> list[str]:
+    """How a table (``DescribeTable``'s ``Table``, ``DescribeTimeToLive``'s description)
+    differs from the layout enrollkit writes, one phrase per difference."""
+    differences = []
+    key_schema = tuple(
+        sorted(
+            ((key["AttributeName"], key["KeyType"]) for key in table["KeySchema"]),
+            key=lambda key: key[1] != "HASH",
+        )
+    )
+    types = {d["AttributeName"]: d["AttributeType"] for d in table.get("AttributeDefinitions", [])}
+    if key_schema != TABLE_KEY_SCHEMA:
+        differences.append(
+            f"key schema is {describe_key_schema(table)}, not "
+            + " / ".join(f"{name} (S)" for name, _ in TABLE_KEY_SCHEMA)
+        )
+    else:
+        differences.extend(
+            f"key attribute {name!r} is of type {types.get(name)}, not S"
+            for name, _ in TABLE_KEY_SCHEMA
+            if types.get(name) != "S"
+        )
+    ttl_status = time_to_live.get("TimeToLiveStatus", "DISABLED")
+    ttl_attribute = time_to_live.get("AttributeName")
+    if ttl_status in ("ENABLED", "ENABLING") and ttl_attribute != TTL_ATTRIBUTE:
+        differences.append(f"TTL is on attribute {ttl_attribute!r}, not {TTL_ATTRIBUTE!r}")
+    elif ttl_status == "DISABLING":
+        differences.append(f"TTL is being disabled, not enabled on {TTL_ATTRIBUTE!r}")
+    stream = table.get("StreamSpecification") or {}
+    if not stream.get("StreamEnabled"):
+        differences.append(f"streams are off, not {STREAM_VIEW}")
+    elif stream.get("StreamViewType") != STREAM_VIEW:
+        differences.append(f"streams carry {stream.get('StreamViewType')}, not {STREAM_VIEW}")
+    return differences
+
+
+def describe_key_schema(table: Mapping[str, Any]) -> str:
+    """A table's key as 'id (S) / sk (S)': partition key, then sort key if any."""
+    types = {d["AttributeName"]: d["AttributeType"] for d in table.get("AttributeDefinitions", [])}
+    return " / ".join(
+        f"{key['AttributeName']} ({types.get(key['AttributeName'], '?')})"
+        for key in sorted(table["KeySchema"], key=lambda key: key["KeyType"] != "HASH")
+    )
+
+
 # Failures where the request may not have reached DynamoDB (or its answer was lost).
 _CONNECTION_ERRORS = (HTTPClientError, BotoConnectionError)
 
@@ -216,6 +273,11 @@ def _translate(error: ClientError) -> Exception:
             dict(raw) for raw in error.response.get("CancellationReasons", [])
         ]
         reasons = [_reason(raw) for raw in raw_reasons]
+        if not reasons:
+            # No reasons says nothing about a collision: re-sending would only repeat it.
+            return TransactionCanceled(
+                f"the transaction was cancelled without reasons: {message}", reasons=()
+            )
         codes = {reason.code for reason in reasons}
         if codes <= TRANSIENT_CANCELLATION_CODES and codes != {"None"}:
             return TransientFailure(f"the transaction collided with another: {message}")

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from boto3.dynamodb.conditions import ConditionExpressionBuilder
+
 from enrollkit.errors import (
     CancellationReason,
     PersistenceError,
@@ -24,7 +26,7 @@ from enrollkit.keys import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from enrollkit.models import KeyPair
 from enrollkit.persistence.base import DEFAULT_ORDER_TABLE_NAME, DEFAULT_TABLE_NAME, BasePersistence
 from enrollkit.persistence.conditions import condition_holds
-from enrollkit.persistence.marshal import normalize_item
+from enrollkit.persistence.marshal import normalize_item, serialize_value
 from enrollkit.timing import require_aware, ttl
 from enrollkit.transaction.builder import CONDITIONAL_CHECK_FAILED
 from enrollkit.transaction.limits import MAX_ITEM_BYTES, item_size
@@ -194,7 +196,7 @@ class InMemoryPersistence(BasePersistence):
         remembered = self._tokens.get(token)
         if remembered is None:
             return False
-        if remembered != tuple(operations):
+        if _request_fingerprint(remembered) != _request_fingerprint(operations):
             raise TransactionError(
                 "this client request token was used for another transaction "
                 "(DynamoDB: IdempotentParameterMismatch)"
@@ -205,6 +207,57 @@ class InMemoryPersistence(BasePersistence):
         self._tokens[token] = tuple(operations)
         while len(self._tokens) > _REMEMBERED_TOKENS:
             self._tokens.popitem(last=False)
+
+
+def _request_fingerprint(operations: Sequence[Operation]) -> tuple[Any, ...]:
+    """The transaction as DynamoDB compares a replayed ClientRequestToken's request: values
+    as DynamoDB JSON, so ``True`` is not ``1`` and ``1`` is not ``Decimal("1.0")`` (numbers
+    are compared as written); set members and map entries in any order. Computed only when
+    a token comes back, so a plain commit pays nothing for it."""
+    return tuple(_operation_fingerprint(operation) for operation in operations)
+
+
+def _operation_fingerprint(operation: Operation) -> tuple[Any, ...]:
+    condition = None
+    if operation.cond is not None:
+        built = ConditionExpressionBuilder().build_expression(operation.cond)
+        condition = (
+            built.condition_expression,
+            frozenset(built.attribute_name_placeholders.items()),
+            _wire_attributes(built.attribute_value_placeholders),
+        )
+    payload: Any = None
+    if isinstance(operation, Put):
+        payload = _wire_attributes(operation.item)
+    elif isinstance(operation, Update):
+        # Assignment order shapes DynamoDB's UpdateExpression, so it counts.
+        payload = (tuple((n, _wire(v)) for n, v in operation.set.items()), operation.remove)
+    key = (operation.key.pk, operation.key.sk)
+    return (type(operation).__name__, operation.table_name, key, payload, condition)
+
+
+def _wire_attributes(attributes: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
+    return frozenset((name, _wire(value)) for name, value in attributes.items())
+
+
+def _wire(value: Any) -> Any:
+    """A hashable form of ``value`` as DynamoDB receives it (its DynamoDB JSON)."""
+    return _canonical(serialize_value(value))
+
+
+def _canonical(attribute: Mapping[str, Any]) -> Any:
+    ((kind, content),) = attribute.items()
+    if kind == "M":
+        return kind, frozenset((name, _canonical(member)) for name, member in content.items())
+    if kind == "L":
+        return kind, tuple(_canonical(member) for member in content)
+    if kind in ("SS", "NS"):
+        return kind, frozenset(content)
+    if kind == "BS":
+        return kind, frozenset(bytes(member) for member in content)
+    if kind == "B":
+        return kind, bytes(content)
+    return kind, content  # S and N as written, BOOL, NULL
 
 
 def _prepare(operation: Operation) -> dict[str, Any]:

@@ -7,6 +7,7 @@ the order the operations were added, so the error names the operation that faile
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from enrollkit.errors import (
     CancellationReason,
+    InvalidInput,
     TransactionCanceled,
     TransactionError,
     TransientFailure,
@@ -23,10 +25,13 @@ from enrollkit.keys import PARTITION_KEY, SORT_KEY
 from enrollkit.models import KeyPair
 from enrollkit.transaction.limits import (
     MAX_ITEM_BYTES,
+    MAX_NUMBER_EXPONENT,
     MAX_PARTITION_KEY_BYTES,
     MAX_SORT_KEY_BYTES,
     MAX_TRANSACTION_BYTES,
     MAX_TRANSACTION_OPERATIONS,
+    MIN_NUMBER_EXPONENT,
+    holds_unstorable_number,
     item_size,
     value_size,
 )
@@ -92,7 +97,7 @@ class TransactionBuilder:
         *,
         item: Mapping[str, Any],
         cond: ConditionBase | None = None,
-        exc_cls: type[TransactionCanceled] | None = None,
+        exc_cls: type[Exception] | None = None,
         table_name: str | None = None,
     ) -> None:
         _key_of(item)
@@ -105,7 +110,7 @@ class TransactionBuilder:
         set: Mapping[str, Any] | None = None,
         remove: Iterable[str] = (),
         cond: ConditionBase | None = None,
-        exc_cls: type[TransactionCanceled] | None = None,
+        exc_cls: type[Exception] | None = None,
         table_name: str | None = None,
     ) -> None:
         assignments = dict(set or {})
@@ -127,7 +132,7 @@ class TransactionBuilder:
         *,
         key: KeyPair,
         cond: ConditionBase | None = None,
-        exc_cls: type[TransactionCanceled] | None = None,
+        exc_cls: type[Exception] | None = None,
         table_name: str | None = None,
     ) -> None:
         _check_key(key)
@@ -138,7 +143,7 @@ class TransactionBuilder:
         *,
         key: KeyPair,
         cond: ConditionBase,
-        exc_cls: type[TransactionCanceled] | None = None,
+        exc_cls: type[Exception] | None = None,
         table_name: str | None = None,
     ) -> None:
         if cond is None:
@@ -149,7 +154,8 @@ class TransactionBuilder:
     # -- committing --------------------------------------------------------
 
     def commit(self) -> None:
-        """Send every operation as one transaction. Called when the ``with`` block ends."""
+        """Send every operation as one transaction. Called when the ``with`` block ends;
+        called inside the block, it sends then, and the block's end sends nothing more."""
         self._ensure_open()
         self._closed = True
         if not self._operations:
@@ -166,6 +172,11 @@ class TransactionBuilder:
         """Close the builder without sending anything."""
         self._closed = True
 
+    @property
+    def closed(self) -> bool:
+        """Whether the builder has committed or been discarded (it is single use)."""
+        return self._closed
+
     def _send_with_retries(self) -> None:
         policy = self._retry_policy
         for attempt in range(policy.attempts):
@@ -179,13 +190,16 @@ class TransactionBuilder:
                     raise
                 policy.sleep(policy.delay(attempt))
             except TransactionCanceled as cancelled:
-                raise self._domain_error(cancelled.reasons) from cancelled
+                raise self._domain_error(cancelled) from cancelled
 
-    def _domain_error(self, reasons: Sequence[CancellationReason]) -> TransactionCanceled:
+    def _domain_error(self, cancelled: TransactionCanceled) -> Exception:
         """The ``exc_cls`` of the first operation whose condition failed."""
+        reasons = cancelled.reasons
         for index, reason in enumerate(reasons):
             if reason.code == CONDITIONAL_CHECK_FAILED:
-                return self._operations[index].exc_cls(reasons=reasons, failed_index=index)
+                return _cancellation_error(self._operations[index].exc_cls, reasons, index)
+        if not reasons:
+            return TransactionCanceled(str(cancelled))
         codes = ", ".join(reason.code for reason in reasons)
         failed = next((i for i, reason in enumerate(reasons) if reason.failed), None)
         if failed is None:
@@ -235,11 +249,11 @@ class TransactionBuilder:
         return table_name or self._default_table_name
 
     @staticmethod
-    def _exc(exc_cls: type[TransactionCanceled] | None) -> type[TransactionCanceled]:
+    def _exc(exc_cls: type[Exception] | None) -> type[Exception]:
         if exc_cls is None:
             return TransactionCanceled
-        if not (isinstance(exc_cls, type) and issubclass(exc_cls, TransactionCanceled)):
-            raise TransactionError("exc_cls must be a subclass of TransactionCanceled")
+        if not (isinstance(exc_cls, type) and issubclass(exc_cls, Exception)):
+            raise TransactionError("exc_cls must be an exception class")
         return exc_cls
 
 
@@ -263,7 +277,29 @@ def open_transaction(
     except BaseException:
         builder.discard()
         raise
-    builder.commit()
+    if not builder.closed:  # the block may have called commit() (or discard()) itself
+        builder.commit()
+
+
+def _cancellation_error(
+    exc_cls: type[Exception], reasons: Sequence[CancellationReason], failed_index: int
+) -> Exception:
+    """An ``exc_cls`` for a failed condition, carrying the cancellation reasons."""
+    if issubclass(exc_cls, TransactionCanceled):
+        return exc_cls(reasons=reasons, failed_index=failed_index)
+    # A caller's own class (the seed's ``DeduplicationConflictError(Exception)``): built
+    # with a message; the reasons are set on it, and its __cause__ is the TransactionCanceled.
+    try:
+        error = exc_cls(TransactionCanceled.default_message)
+    except TypeError as unbuildable:
+        return TransactionError(
+            f"a condition failed, but exc_cls {exc_cls.__name__} cannot be built with a "
+            f"message: {unbuildable}"
+        )
+    with contextlib.suppress(AttributeError):  # a read-only ``reasons`` of its own stays
+        error.reasons = tuple(reasons)  # type: ignore[attr-defined]
+        error.failed_index = failed_index  # type: ignore[attr-defined]
+    return error
 
 
 def _key_of(item: Mapping[str, Any]) -> KeyPair:
@@ -281,16 +317,43 @@ def _key_of(item: Mapping[str, Any]) -> KeyPair:
 
 # Operators that order values: DynamoDB orders only strings, numbers and binaries.
 _ORDERING_OPERATORS = frozenset({"<", "<=", ">", ">=", "BETWEEN"})
+# What a ConditionExpression may be built from (boto3's names for them).
+_CONDITION_OPERATORS = frozenset(
+    {
+        *_ORDERING_OPERATORS,
+        *("AND", "OR", "NOT", "=", "<>", "IN", "begins_with", "contains"),
+        *("attribute_exists", "attribute_not_exists", "attribute_type"),
+    }
+)
+_ATTRIBUTE_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
+MAX_IN_OPERANDS = 100
 
 
-def _check_condition(cond: ConditionBase) -> None:
+def _check_condition(cond: object) -> None:
     """Refuse a condition DynamoDB refuses to parse (ValidationException), so every backend
-    refuses it: an ordering comparison or BETWEEN with a literal that is not a string,
-    number or binary; BETWEEN bounds of different types or in the wrong order; begins_with
-    with a literal that is not a string or binary. (An attribute of another type is no
-    error: the comparison is then false.)"""
+    refuses it before sending, with the same error:
+
+    - anything but a ``boto3.dynamodb.conditions`` condition (a string, a bare ``Attr``);
+    - a literal DynamoDB cannot hold: a float, an empty set, an object, a number beyond
+      38 digits or its exponent range (checked by serializing it, as the request would);
+    - an ordering comparison or BETWEEN with a literal that is not a string, number or
+      binary; BETWEEN bounds of different types or in the wrong order; begins_with with a
+      literal that is not a string or binary;
+    - IN without operands or with more than 100; ``attribute_type`` with no type name.
+
+    (An attribute of another type is no error: the comparison is then false. IN may mix
+    types: DynamoDB Local accepts ``v IN (:s, :n)`` and compares each operand by type.)
+    """
     from boto3.dynamodb.conditions import AttributeBase, ConditionBase
     from boto3.dynamodb.types import Binary
+
+    from enrollkit.persistence.marshal import serialize_value
+
+    if not isinstance(cond, ConditionBase):
+        raise TransactionError(
+            "cond must be a boto3.dynamodb.conditions condition, such as "
+            f"Attr('sk').not_exists(), not {type(cond).__name__}"
+        )
 
     def kind(value: Any) -> str | None:
         if isinstance(value, str):
@@ -303,16 +366,41 @@ def _check_condition(cond: ConditionBase) -> None:
 
     expression = cond.get_expression()
     operator, operands = expression["operator"], expression["values"]
+    if operator not in _CONDITION_OPERATORS:
+        raise TransactionError(f"{operator!r} is not a condition (compare it with something)")
     if operator in ("AND", "OR", "NOT"):
         for operand in operands:
             _check_condition(operand)
         return
-    literals = [o for o in operands[1:] if not isinstance(o, (AttributeBase, ConditionBase))]
+    if operator == "IN":
+        candidates = operands[1]
+        if not isinstance(candidates, (list, tuple, set, frozenset)):
+            raise TransactionError("is_in takes a list of values")
+        if not 1 <= len(candidates) <= MAX_IN_OPERANDS:
+            raise TransactionError(f"IN takes 1 to {MAX_IN_OPERANDS} values")
+        # boto3 sends every member as a value (an Attr among them cannot be serialized).
+        literals = list(candidates)
+    else:
+        literals = [o for o in operands[1:] if not isinstance(o, (AttributeBase, ConditionBase))]
+    for literal in literals:
+        try:
+            serialize_value(literal)
+        except InvalidInput as error:
+            raise TransactionError(f"{operator}: {error}") from None
+        if holds_unstorable_number(literal):
+            raise TransactionError(
+                f"{operator}: DynamoDB's numbers range from 1E{MIN_NUMBER_EXPONENT} to "
+                f"9.99...E+{MAX_NUMBER_EXPONENT} in magnitude"
+            )
     kinds = [kind(literal) for literal in literals]
     if operator in _ORDERING_OPERATORS and not all(k in ("S", "N", "B") for k in kinds):
         raise TransactionError(f"{operator} orders only strings, numbers and binaries")
     if operator == "begins_with" and not all(k in ("S", "B") for k in kinds):
         raise TransactionError("begins_with takes a string or binary prefix")
+    if operator == "attribute_type" and not all(
+        isinstance(literal, str) and literal in _ATTRIBUTE_TYPES for literal in literals
+    ):
+        raise TransactionError(f"attribute_type takes one of {', '.join(sorted(_ATTRIBUTE_TYPES))}")
     if operator == "BETWEEN" and len(literals) == 2:
         if kinds[0] != kinds[1]:
             raise TransactionError("the bounds of BETWEEN must have one type")

@@ -16,6 +16,26 @@ MAX_ITEM_BYTES = 400 * 1024
 MAX_PARTITION_KEY_BYTES = 2048
 MAX_SORT_KEY_BYTES = 1024
 
+# DynamoDB's numbers: zero, or a magnitude from 1E-130 to 9.99...E+125 (38 digits; boto3's
+# serializer checks the digits, and lets exponents up to E+126 and below E-130 through).
+MIN_NUMBER_EXPONENT = -130
+MAX_NUMBER_EXPONENT = 125
+
+
+def holds_unstorable_number(value: Any) -> bool:
+    """Whether ``value`` is, or contains, a number outside DynamoDB's range."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, Decimal)):
+        return bool(value) and not (
+            MIN_NUMBER_EXPONENT <= Decimal(value).adjusted() <= MAX_NUMBER_EXPONENT
+        )
+    if isinstance(value, Mapping):
+        return any(holds_unstorable_number(member) for member in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(holds_unstorable_number(member) for member in value)
+    return False
+
 
 def _number_size(value: int | Decimal) -> int:
     # DynamoDB: about one byte per two significant digits, plus one.

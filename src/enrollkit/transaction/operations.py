@@ -25,7 +25,7 @@ class Put:
     table_name: str
     item: Mapping[str, Any]
     cond: ConditionBase | None = None
-    exc_cls: type[TransactionCanceled] = TransactionCanceled
+    exc_cls: type[Exception] = TransactionCanceled
 
     @property
     def key(self) -> KeyPair:
@@ -45,7 +45,7 @@ class Update:
     set: Mapping[str, Any] = field(default_factory=dict)
     remove: tuple[str, ...] = ()
     cond: ConditionBase | None = None
-    exc_cls: type[TransactionCanceled] = TransactionCanceled
+    exc_cls: type[Exception] = TransactionCanceled
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Delete:
     table_name: str
     key: KeyPair
     cond: ConditionBase | None = None
-    exc_cls: type[TransactionCanceled] = TransactionCanceled
+    exc_cls: type[Exception] = TransactionCanceled
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class ConditionCheck:
     table_name: str
     key: KeyPair
     cond: ConditionBase
-    exc_cls: type[TransactionCanceled] = TransactionCanceled
+    exc_cls: type[Exception] = TransactionCanceled
 
 
 Operation = Put | Update | Delete | ConditionCheck
