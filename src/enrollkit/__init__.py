@@ -23,7 +23,7 @@ from enrollkit.errors import (
     TransientFailure,
     VacancyUnavailable,
 )
-from enrollkit.keys import lock_hash
+from enrollkit.layout.lock import lock_hash
 from enrollkit.models import (
     Author,
     CancelPolicy,

@@ -13,12 +13,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from enrollkit import keys
 from enrollkit.errors import (
     DeduplicationConflictError,
     InvalidInput,
     VacancyUnavailable,
 )
+from enrollkit.layout import enrollment as enrollment_layout
 from enrollkit.models import (
     CancelPolicy,
     Course,
@@ -150,7 +150,7 @@ def enroll_many(
             return BulkResult(user.id, BulkOutcome.ALREADY_ENROLLED, enrollment_id)
         # No seat left. The ledger was read before this run's writes: another run may
         # have enrolled this user since (taking the seats this one counted on).
-        if persistence_layer.get_item(keys.enrollment_key(enrollment_id)) is not None:
+        if persistence_layer.get_item(enrollment_layout.root_key(enrollment_id)) is not None:
             return BulkResult(user.id, BulkOutcome.ALREADY_ENROLLED, enrollment_id)
         return BulkResult(user.id, BulkOutcome.NO_SEAT, enrollment_id)
 

@@ -9,16 +9,17 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from boto3.dynamodb.conditions import Attr
-
-from enrollkit import keys
 from enrollkit.errors import InvalidInput, OrderNotFound, TransactionCanceled
+from enrollkit.layout import order, seat
+from enrollkit.layout.seat import SeatRecord
+from enrollkit.layout.table import SORT_KEY, item_absent
 from enrollkit.models import Course, SeatStatus, Vacancy
 from enrollkit.operations._validation import require_identifier, require_instance
 from enrollkit.persistence.base import PersistenceLayer
-from enrollkit.timing import iso, require_aware
+from enrollkit.timing import require_aware
+
+__all__ = ["MAX_SEATS_PER_CALL", "SeatLedger", "SeatRecord", "add_vacancies", "seat_ledger"]
 
 MAX_SEATS_PER_CALL = 10_000
 # Two writes per seat, plus the check that the order exists: 49 * 2 + 1 <= 100.
@@ -62,19 +63,19 @@ def add_vacancies(
         raise InvalidInput(f"quantity must be between 1 and {MAX_SEATS_PER_CALL}")
 
     orders = persistence_layer.order_table_name
-    if persistence_layer.get_item(keys.order_key(order_id), table_name=orders) is None:
-        raise OrderNotFound(f"order {order_id!r} does not exist")
     seats = [
         Vacancy(org_id=org_id, order_id=order_id, slot_id=_slot_id(org_id, order_id, course, n))
         for n in range(1, quantity + 1)
     ]
+    if persistence_layer.get_item(order.order_key(order_id), table_name=orders) is None:
+        raise OrderNotFound(f"order {order_id!r} does not exist")
     # Each round writes what is missing; a concurrent call may win some slots, then
     # the next round sees them. Every round makes progress, so this ends.
     for _ in range(quantity + 1):
         existing = {
-            item[keys.SORT_KEY].removeprefix(keys.GENERATED_ITEMS_PREFIX)
+            seat.record_slot(item)
             for item in persistence_layer.query(
-                order_id, sk_prefix=keys.GENERATED_ITEMS_PREFIX, table_name=orders
+                order_id, sk_prefix=seat.GENERATED_ITEMS_PREFIX, table_name=orders
             )
         }
         missing = [seat for seat in seats if seat.slot_id not in existing]
@@ -100,50 +101,21 @@ def _write_seats(
     orders = persistence_layer.order_table_name
     with persistence_layer.transact_writer() as transaction:
         transaction.condition(
-            key=keys.order_key(seats[0].order_id),
-            cond=Attr(keys.SORT_KEY).exists(),
+            key=order.order_key(seats[0].order_id),
+            cond=order.order_exists(),
             exc_cls=OrderNotFound,
             table_name=orders,
         )
-        for seat in seats:
+        for new_seat in seats:
             transaction.put(
-                item={
-                    **keys.seat_key(seat.org_id, seat.order_id, seat.slot_id).as_key(),
-                    "course": course.model_dump(mode="json"),
-                    "create_date": iso(now),
-                },
-                cond=Attr(keys.SORT_KEY).not_exists(),
-                exc_cls=_SlotTaken,
+                item=seat.seat_item(new_seat, course, now), cond=item_absent(), exc_cls=_SlotTaken
             )
             transaction.put(
-                item=generated_item(seat, course_id=course.id, now=now),
-                cond=Attr(keys.SORT_KEY).not_exists(),
+                item=seat.available_record(new_seat, course_id=course.id, now=now),
+                cond=item_absent(),
                 exc_cls=_SlotTaken,
                 table_name=orders,
             )
-
-
-def generated_item(seat: Vacancy, *, course_id: str, now: datetime) -> dict[str, Any]:
-    """The order's AVAILABLE record of a seat."""
-    return {
-        **keys.generated_item_key(seat.order_id, seat.slot_id).as_key(),
-        "status": SeatStatus.AVAILABLE.value,
-        "org_id": seat.org_id,
-        "course_id": course_id,
-        "create_date": iso(now),
-        "update_date": iso(now),
-    }
-
-
-@dataclass(frozen=True)
-class SeatRecord:
-    """One seat of an order, as the order's ledger records it."""
-
-    vacancy: Vacancy
-    course_id: str
-    status: SeatStatus
-    enrollment_id: str | None
-    """The enrollment that consumed the seat (USED and ROLLBACK seats)."""
 
 
 @dataclass(frozen=True)
@@ -196,21 +168,15 @@ def seat_ledger(
         require_identifier("org_id", org_id)
     orders = persistence_layer.order_table_name
     items = persistence_layer.query(order_id, table_name=orders)
-    if not any(item[keys.SORT_KEY] == keys.ORDER_SK for item in items):
+    if not any(order.is_order(str(item[SORT_KEY])) for item in items):
         raise OrderNotFound(f"order {order_id!r} does not exist")
     records = tuple(
-        SeatRecord(
-            vacancy=Vacancy(
-                org_id=item["org_id"],
-                order_id=order_id,
-                slot_id=item[keys.SORT_KEY].removeprefix(keys.GENERATED_ITEMS_PREFIX),
-            ),
-            course_id=item["course_id"],
-            status=SeatStatus(item["status"]),
-            enrollment_id=item.get("enrollment_id"),
+        record
+        for record in (
+            seat.parse_record(item, order_id)
+            for item in items
+            if seat.is_record(str(item[SORT_KEY]))
         )
-        for item in items
-        if item[keys.SORT_KEY].startswith(keys.GENERATED_ITEMS_PREFIX)
-        and (org_id is None or item["org_id"] == org_id)
+        if org_id is None or record.vacancy.org_id == org_id
     )
     return SeatLedger(order_id=order_id, seats=records)
