@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from enrollkit.errors import (
+    CanceledEnrollmentId,
     CancelNotAllowed,
     DeduplicationConflictError,
     EnrollkitError,
@@ -17,10 +18,12 @@ from enrollkit.errors import (
     EnrollmentNotFound,
     InvalidInput,
     OrderNotFound,
+    OrderOwnershipConflict,
     PersistenceError,
     TransactionCanceled,
     TransactionError,
     TransientFailure,
+    UnreadableItem,
     VacancyUnavailable,
 )
 from enrollkit.layout.lock import lock_hash
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
     from enrollkit.operations.bulk import BulkOutcome, BulkResult, enroll_many
     from enrollkit.operations.cancel import CancelResult, cancel
     from enrollkit.operations.enroll import enroll
+    from enrollkit.operations.orders import create_order
     from enrollkit.operations.seats import SeatLedger, SeatRecord, add_vacancies, seat_ledger
     from enrollkit.persistence.base import BasePersistence, PersistenceLayer
     from enrollkit.persistence.dynamodb import DynamoDBPersistence
@@ -58,6 +62,7 @@ _LAZY = {
     "enroll": "enrollkit.operations.enroll",
     "cancel": "enrollkit.operations.cancel",
     "CancelResult": "enrollkit.operations.cancel",
+    "create_order": "enrollkit.operations.orders",
     "add_vacancies": "enrollkit.operations.seats",
     "seat_ledger": "enrollkit.operations.seats",
     "SeatLedger": "enrollkit.operations.seats",
@@ -95,6 +100,7 @@ __all__ = [
     "CancelNotAllowed",
     "CancelPolicy",
     "CancelResult",
+    "CanceledEnrollmentId",
     "Course",
     "DeduplicationConflictError",
     "DeduplicationWindow",
@@ -110,6 +116,7 @@ __all__ = [
     "KeyPair",
     "LifecycleEvent",
     "OrderNotFound",
+    "OrderOwnershipConflict",
     "PersistenceError",
     "PersistenceLayer",
     "RetryPolicy",
@@ -121,11 +128,13 @@ __all__ = [
     "TransactionCanceled",
     "TransactionError",
     "TransientFailure",
+    "UnreadableItem",
     "User",
     "Vacancy",
     "VacancyUnavailable",
     "add_vacancies",
     "cancel",
+    "create_order",
     "enroll",
     "enroll_many",
     "lock_hash",

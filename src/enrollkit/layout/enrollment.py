@@ -47,6 +47,8 @@ STATUS = "status"
 TENANT_ID = "metadata__tenant_id"
 RELATED_IDS = "metadata__related_ids"
 REQUEST_TOKEN = "request_token"
+IDEMPOTENCY_KEY = "idempotency_key"
+RETURNED_SEAT = "returned_seat"
 # A retry of an enroll wrote the same of these (the rest is dates and status).
 _IDENTITY = ("user", "course", TENANT_ID)
 
@@ -96,15 +98,31 @@ def cancel_policy_item(enrollment_id: str, policy: CancelPolicy, now: datetime) 
     return item
 
 
+@dataclass(frozen=True)
+class CancelRecord:
+    """What the ``canceled_date`` item records about a cancel, beyond who and when:
+    ``request_token`` (this very request, to recognise its own commit after a lost
+    response), the caller's ``idempotency_key`` if any, and the seat it gave back."""
+
+    request_token: str
+    idempotency_key: str | None
+    returned_seat: Vacancy | None
+
+
 def canceled_date_item(
-    enrollment_id: str, author: Author, now: datetime, request_token: str
+    enrollment_id: str, author: Author, now: datetime, record: CancelRecord
 ) -> dict[str, Any]:
-    return {
+    item: dict[str, Any] = {
         **canceled_date_key(enrollment_id).as_key(),
         "author": author.model_dump(mode="json"),
         CREATE_DATE: iso(now),
-        REQUEST_TOKEN: request_token,
+        REQUEST_TOKEN: record.request_token,
     }
+    if record.idempotency_key is not None:
+        item[IDEMPOTENCY_KEY] = record.idempotency_key
+    if record.returned_seat is not None:
+        item[RETURNED_SEAT] = record.returned_seat.model_dump(mode="json")
+    return item
 
 
 def canceled_changes(now: datetime) -> dict[str, Any]:
@@ -154,9 +172,24 @@ def course_of(root: Mapping[str, Any]) -> Course:
         ) from None
 
 
-def request_token_of(canceled_date: Mapping[str, Any]) -> str | None:
-    value = canceled_date.get(REQUEST_TOKEN)
-    return value if isinstance(value, str) else None
+def parse_cancel_record(canceled_date: Mapping[str, Any]) -> CancelRecord:
+    """The cancel a ``canceled_date`` item records (one written before these attributes
+    has none of them: it matches no request)."""
+    token = canceled_date.get(REQUEST_TOKEN)
+    idempotency_key = canceled_date.get(IDEMPOTENCY_KEY)
+    returned = canceled_date.get(RETURNED_SEAT)
+    try:
+        seat_returned = Vacancy.model_validate(returned) if returned is not None else None
+    except ValidationError as error:
+        raise UnreadableItem(
+            f"item {canceled_date.get(PARTITION_KEY)!r}/{CANCELED_DATE_SK!r}: attribute "
+            f"{RETURNED_SEAT!r} is not a seat: {error}"
+        ) from None
+    return CancelRecord(
+        request_token=token if isinstance(token, str) else "",
+        idempotency_key=idempotency_key if isinstance(idempotency_key, str) else None,
+        returned_seat=seat_returned,
+    )
 
 
 @dataclass(frozen=True)
@@ -173,6 +206,10 @@ class EnrollmentItems:
     @property
     def root(self) -> Mapping[str, Any] | None:
         return self.by_sk.get(ROOT_SK)
+
+    @property
+    def canceled_date(self) -> Mapping[str, Any] | None:
+        return self.by_sk.get(CANCELED_DATE_SK)
 
     @property
     def cancel_policy(self) -> Mapping[str, Any] | None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from enrollkit.layout.table import CREATE_DATE, attr, item_exists, key
+from enrollkit.layout.table import CREATE_DATE, UPDATE_DATE, attr, item_exists, key
 from enrollkit.models import KeyPair
 from enrollkit.timing import iso
 
@@ -32,6 +32,11 @@ def is_order(sk: str) -> bool:
 
 def order_item(order_id: str, org_id: str, now: datetime) -> dict[str, Any]:
     return {**order_key(order_id).as_key(), OWNER: org_id, CREATE_DATE: iso(now)}
+
+
+def owner_changes(org_id: str, now: datetime) -> dict[str, Any]:
+    """What recording the owner of an order from before owners sets."""
+    return {OWNER: org_id, UPDATE_DATE: iso(now)}
 
 
 def owner_of(order: Mapping[str, Any]) -> str | None:

@@ -12,6 +12,7 @@ seat item it describes::
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +45,7 @@ STATUS = "status"
 RECORD_ORG = "org_id"
 RECORD_COURSE = "course_id"
 RECORD_ENROLLMENT = "enrollment_id"
+_SLOT_ID_SAMPLE = str(uuid.UUID(int=0))  # as long as every slot id enrollkit makes
 
 
 # -- the seat item ----------------------------------------------------------------------
@@ -51,6 +53,19 @@ RECORD_ENROLLMENT = "enrollment_id"
 
 def seat_key(vacancy: Vacancy) -> KeyPair:
     return key(f"{VACANCIES_PREFIX}{vacancy.org_id}", f"{vacancy.order_id}#{vacancy.slot_id}")
+
+
+def require_keys_fit(vacancy: Vacancy) -> None:
+    """InvalidInput unless the seat's keys (its item, its record) fit DynamoDB's limits:
+    checked before anything is written."""
+    seat_key(vacancy)
+    record_key(vacancy.order_id, vacancy.slot_id)
+
+
+def require_seat_keys_fit(org_id: str, order_id: str) -> None:
+    """InvalidInput unless the keys of this organization's seats in this order fit
+    DynamoDB's limits (slot ids enrollkit makes are UUID strings)."""
+    require_keys_fit(Vacancy(org_id=org_id, order_id=order_id, slot_id=_SLOT_ID_SAMPLE))
 
 
 def seat_item(vacancy: Vacancy, course: Course, now: datetime) -> dict[str, Any]:
@@ -62,8 +77,13 @@ def seat_item(vacancy: Vacancy, course: Course, now: datetime) -> dict[str, Any]
 
 
 def seat_is_for(course: Course) -> ConditionBase:
-    """The seat exists and was bought for ``course``."""
-    return item_exists() & attr(f"{COURSE}.id").eq(course.id)
+    """The seat exists and was bought for ``course`` on its terms: the same course id and
+    access period (the name is a label: a renamed course still spends its seats)."""
+    return (
+        item_exists()
+        & attr(f"{COURSE}.id").eq(course.id)
+        & attr(f"{COURSE}.access_period").eq(course.access_period)
+    )
 
 
 # -- the enrollment's parent_vacancy item ------------------------------------------------
@@ -167,22 +187,37 @@ class SeatRecord:
     """One seat of an order, as the order's ledger records it."""
 
     vacancy: Vacancy
-    course_id: str
+    course_id: str | None
+    """The course the seat was bought for; ``None`` for a record of the original layout
+    (which stored no ``course_id``) whose seat item is gone (used, or returned)."""
     status: SeatStatus
     enrollment_id: str | None
     """The enrollment that consumed the seat (USED and ROLLBACK seats)."""
 
 
-def parse_record(item: Mapping[str, Any], order_id: str) -> SeatRecord:
-    """A ``generated_items#`` record as a :class:`SeatRecord`."""
+def parse_record(item: Mapping[str, Any], order_id: str, *, owner: str | None) -> SeatRecord | None:
+    """A ``generated_items#`` record as a :class:`SeatRecord`.
+
+    A record of the original layout names no organization: it is the order's owner's;
+    for an order without owner it cannot be attributed, and the answer is ``None``.
+    """
+    org_id = item.get(RECORD_ORG, owner)
+    if org_id is None:
+        return None
+    course_id = item.get(RECORD_COURSE)
     try:
         return SeatRecord(
-            vacancy=Vacancy(
-                org_id=read(item, RECORD_ORG), order_id=order_id, slot_id=record_slot(item)
-            ),
-            course_id=read(item, RECORD_COURSE),
+            vacancy=Vacancy(org_id=str(org_id), order_id=order_id, slot_id=record_slot(item)),
+            course_id=course_id if isinstance(course_id, str) else None,
             status=SeatStatus(read(item, STATUS)),
-            enrollment_id=item.get(RECORD_ENROLLMENT),
+            enrollment_id=record_holder(item),
         )
     except (ValidationError, ValueError) as error:
         raise UnreadableItem(f"item {order_id!r}/{item.get(SORT_KEY)!r}: {error}") from None
+
+
+def seat_course_id(seat: Mapping[str, Any]) -> str | None:
+    """The id of the course a seat item was bought for."""
+    course = seat.get(COURSE)
+    value = course.get("id") if isinstance(course, Mapping) else None
+    return value if isinstance(value, str) else None

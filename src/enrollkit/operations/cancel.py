@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from enrollkit.errors import (
     CancelNotAllowed,
@@ -14,7 +16,7 @@ from enrollkit.errors import (
 )
 from enrollkit.layout import enrollment as enrollment_layout
 from enrollkit.layout import lock, order, seat
-from enrollkit.layout.enrollment import EnrollmentItems
+from enrollkit.layout.enrollment import CancelRecord, EnrollmentItems
 from enrollkit.layout.table import expired, item_absent, item_exists
 from enrollkit.models import Author, Vacancy
 from enrollkit.operations._validation import (
@@ -49,6 +51,7 @@ def cancel(
     author: Author,
     persistence_layer: PersistenceLayer,
     tenant_id: str | None = None,
+    idempotency_key: str | None = None,
     now: datetime | None = None,
 ) -> CancelResult:
     """Cancel an enrollment: status CANCELED, who canceled it, every schedule and its lock
@@ -60,6 +63,10 @@ def cancel(
         persistence_layer: Where the enrollment lives.
         tenant_id: When given, the enrollment must belong to this tenant (else
             ``EnrollmentNotFound``, so one tenant cannot probe another's ids).
+        idempotency_key: Your key for this cancel (an id: a UUID, a request id). A
+            retry with the same key, after a lost response or a crash, returns the same
+            ``CancelResult`` (the same returned seat) instead of ``CancelNotAllowed``.
+            It is stored in the ``canceled_date`` item.
         now: The cancel time, timezone-aware; default the current UTC time.
 
     Returns:
@@ -68,7 +75,8 @@ def cancel(
 
     Raises:
         EnrollmentNotFound: No such enrollment, or ``tenant_id`` given and different.
-        CancelNotAllowed: No cancel policy, its window has passed, or already canceled.
+        CancelNotAllowed: No cancel policy, its window has passed, or already canceled
+            (by another call than one with this ``idempotency_key``).
         OrderNotFound: The order of the enrollment's seat does not exist.
         InvalidInput: A bad id, a naive ``now``, an argument of the wrong type.
     """
@@ -77,12 +85,17 @@ def cancel(
     require_instance("author", author, Author)
     if tenant_id is not None:
         require_identifier("tenant_id", tenant_id)
+    if idempotency_key is not None:
+        require_identifier("idempotency_key", idempotency_key)
 
     items = EnrollmentItems.of(enrollment_id, persistence_layer.query(enrollment_id))
     root = items.root
     if root is None or (tenant_id is not None and enrollment_layout.tenant_of(root) != tenant_id):
         raise EnrollmentNotFound(f"no enrollment {enrollment_id!r}")
     if enrollment_layout.is_canceled(root):
+        done = _earlier_cancel(items.canceled_date, idempotency_key)
+        if done is not None:
+            return CancelResult(enrollment_id=enrollment_id, returned_seat=done.returned_seat)
         raise CancelNotAllowed(f"enrollment {enrollment_id!r} is already canceled")
     policy = items.cancel_policy
     if policy is None:
@@ -90,18 +103,31 @@ def cancel(
     if expired(policy, now):
         raise CancelNotAllowed(f"the cancel window of enrollment {enrollment_id!r} has passed")
 
-    request_token = str(uuid.uuid4())
-    returned_seat = _new_seat(items)
+    record = CancelRecord(
+        request_token=str(uuid.uuid4()),
+        idempotency_key=idempotency_key,
+        returned_seat=_new_seat(items),
+    )
     # An expired lock blocks nobody, DynamoDB's TTL deletes it, and it may already be a
     # newer enrollment's: release only a live one (still conditioned on owning it).
     lock_metadata = items.lock_metadata
     release_lock = lock_metadata is not None and not expired(lock_metadata, now)
     try:
-        _send(persistence_layer, items, author, now, request_token, returned_seat, release_lock)
+        applied = _send(persistence_layer, items, author, now, record, release_lock)
     except _LockTakenOver:
         # Only with clocks out of step: our lock was taken between our read and our write.
-        _send(persistence_layer, items, author, now, request_token, returned_seat, False)
-    return CancelResult(enrollment_id=enrollment_id, returned_seat=returned_seat)
+        applied = _send(persistence_layer, items, author, now, record, False)
+    return CancelResult(enrollment_id=enrollment_id, returned_seat=applied.returned_seat)
+
+
+def _earlier_cancel(
+    canceled_date: Mapping[str, Any] | None, idempotency_key: str | None
+) -> CancelRecord | None:
+    """The stored cancel, when it was made with this idempotency key (a retry of it)."""
+    if canceled_date is None or idempotency_key is None:
+        return None
+    earlier = enrollment_layout.parse_cancel_record(canceled_date)
+    return earlier if earlier.idempotency_key == idempotency_key else None
 
 
 def _send(
@@ -109,10 +135,11 @@ def _send(
     items: EnrollmentItems,
     author: Author,
     now: datetime,
-    request_token: str,
-    returned_seat: Vacancy | None,
+    record: CancelRecord,
     release_lock: bool,
-) -> None:
+) -> CancelRecord:
+    """Send the cancel; the cancel that applied: ``record``, or an earlier one with the
+    same idempotency key."""
     root = items.root
     assert root is not None
     enrollment_id = items.enrollment_id
@@ -122,9 +149,7 @@ def _send(
         with persistence_layer.transact_writer() as transaction:
             # First, so that a retry of an applied cancel fails here and is recognised.
             transaction.put(
-                item=enrollment_layout.canceled_date_item(
-                    enrollment_id, author, now, request_token
-                ),
+                item=enrollment_layout.canceled_date_item(enrollment_id, author, now, record),
                 cond=item_absent(),
                 exc_cls=_AlreadyCanceled,
             )
@@ -150,17 +175,21 @@ def _send(
                         cond=lock.held_by(enrollment_id),
                         exc_cls=_LockTakenOver,
                     )
-            if returned_seat is not None:
-                _return_seat(transaction, persistence_layer, items, returned_seat, now)
+            if record.returned_seat is not None:
+                _return_seat(transaction, persistence_layer, items, record.returned_seat, now)
     except _AlreadyCanceled as already:
         previous = already.failed_item or {}
-        if enrollment_layout.request_token_of(previous) == request_token:
-            return  # our own earlier attempt was applied; its response was lost
+        if enrollment_layout.parse_cancel_record(previous).request_token == record.request_token:
+            return record  # our own earlier attempt was applied; its response was lost
+        earlier = _earlier_cancel(previous, record.idempotency_key)
+        if earlier is not None:
+            return earlier  # a concurrent call with the same key applied it
         raise CancelNotAllowed(
             f"enrollment {enrollment_id!r} is already canceled",
             reasons=already.reasons,
             failed_index=already.failed_index,
         ) from None
+    return record
 
 
 def _new_seat(items: EnrollmentItems) -> Vacancy | None:

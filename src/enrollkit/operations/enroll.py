@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from enrollkit.errors import (
+    CanceledEnrollmentId,
     CancellationReason,
     DeduplicationConflictError,
     EnrollmentIdConflict,
-    OrderNotFound,
+    InvalidInput,
     TransactionCanceled,
     VacancyUnavailable,
 )
@@ -19,11 +20,13 @@ from enrollkit.models import (
     CancelPolicy,
     DeduplicationWindow,
     Enrollment,
+    EnrollmentStatus,
     EnrollOutcome,
     Tenant,
     Vacancy,
 )
 from enrollkit.operations._validation import require_instance
+from enrollkit.operations.orders import OrderRefused, order_refusal
 from enrollkit.persistence.base import PersistenceLayer
 from enrollkit.timing import enrollment_schedule, lock_expiry, require_aware
 from enrollkit.transaction.builder import TransactionBuilder
@@ -69,15 +72,25 @@ def enroll(
     Raises:
         DeduplicationConflictError: The lock is held by another, unexpired enrollment.
         EnrollmentIdConflict: The id exists with another user, course or tenant.
+        CanceledEnrollmentId: (an ``EnrollmentIdConflict``) this very enrollment exists
+            and was canceled: an id is used once, enroll again with a new one.
         VacancyUnavailable: The seat is used, missing, for another course, or of another
             organization than ``tenant``.
         OrderNotFound: The seat's order does not exist.
+        OrderOwnershipConflict: The seat's order belongs to another organization.
         InvalidInput: A naive ``now``, a window not shorter than the access period, an
-            argument of the wrong type.
+            argument of the wrong type, a status other than PENDING, a key over
+            DynamoDB's size limits.
     """
     now = require_aware(now)
     require_instance("enrollment", enrollment, Enrollment)
     require_instance("tenant", tenant, Tenant)
+    if enrollment.status is not EnrollmentStatus.PENDING:
+        # A new enrollment is PENDING. A CANCELED one would take a seat and a lock that
+        # cancel() then refuses to give back; the others skip the lifecycle's steps.
+        raise InvalidInput(
+            f"enroll() writes new enrollments, which are PENDING, not {enrollment.status.value}"
+        )
     if vacancy is not None:
         require_instance("vacancy", vacancy, Vacancy)
         if vacancy.org_id != tenant.id:
@@ -85,6 +98,7 @@ def enroll(
             raise VacancyUnavailable(
                 f"the seat belongs to organization {vacancy.org_id!r}, not to the tenant"
             )
+        seat.require_keys_fit(vacancy)
     if deduplication_window is not None:
         require_instance("deduplication_window", deduplication_window, DeduplicationWindow)
     if cancel_policy is not None:
@@ -114,11 +128,21 @@ def enroll(
         raise DeduplicationConflictError(
             reasons=_without_items(conflict.reasons), failed_index=conflict.failed_index
         ) from None
+    except OrderRefused as refused:
+        assert vacancy is not None
+        raise order_refusal(refused, vacancy.order_id) from None
     except _EnrollmentIdTaken as taken:
         existing = taken.failed_item or persistence_layer.get_item(
             enrollment_layout.root_key(enrollment.id)
         )
         if existing is not None and enrollment_layout.same_enrollment(existing, root):
+            if enrollment_layout.is_canceled(existing):
+                # Not "already enrolled": it was, and was canceled. The id is spent.
+                raise CanceledEnrollmentId(
+                    f"enrollment {enrollment.id!r} was canceled; enroll again with a new id",
+                    reasons=_without_items(taken.reasons),
+                    failed_index=taken.failed_index,
+                ) from None
             return EnrollOutcome.ALREADY_ENROLLED
         raise EnrollmentIdConflict(
             f"enrollment {enrollment.id!r} exists with another user, course or tenant",
@@ -172,11 +196,13 @@ def _consume_seat(
     now: datetime,
 ) -> None:
     orders = persistence_layer.order_table_name
-    # Seats move only while their order exists (cancel() needs it to return the seat).
+    # Seats move only while their order exists (cancel() needs it to return the seat),
+    # and only the owner's (an order from before owners has none: the seat's own
+    # organization, checked against the tenant, is then what counts).
     transaction.condition(
         key=order.order_key(vacancy.order_id),
-        cond=order.order_exists(),
-        exc_cls=OrderNotFound,
+        cond=order.order_usable_by(vacancy.org_id),
+        exc_cls=OrderRefused,
         table_name=orders,
     )
     transaction.delete(
