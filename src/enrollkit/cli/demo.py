@@ -25,7 +25,6 @@ from enrollkit.cli.errors import EXIT_OK, CommandError
 from enrollkit.cli.render import format_span, format_when, render_table, short_slot
 from enrollkit.errors import DeduplicationConflictError
 from enrollkit.layout import lock, schedule
-from enrollkit.layout import order as order_layout
 from enrollkit.models import (
     Author,
     CancelPolicy,
@@ -132,13 +131,10 @@ def _open_store(args: argparse.Namespace) -> tuple[BasePersistence, str]:
 
 def _order_with_seats(run: _Run) -> list[Vacancy]:
     """1. The tenant's order, and three seats of the course added to it."""
-    from enrollkit import add_vacancies
+    from enrollkit import add_vacancies, create_order
 
     run.say.heading("An order with seats")
-    run.store.put_item(
-        order_layout.order_item(run.order_id, run.tenant.id, run.now),
-        table_name=run.store.order_table_name,
-    )
+    create_order(run.order_id, org_id=run.tenant.id, persistence_layer=run.store, now=run.now)
     seats = add_vacancies(
         org_id=run.tenant.id,
         order_id=run.order_id,
@@ -150,6 +146,7 @@ def _order_with_seats(run: _Run) -> list[Vacancy]:
     run.say.say(
         f"{run.tenant.name} bought order {run.order_id}: 3 seats of {run.course.name!r}",
         f"({run.course.access_period} days of access).",
+        f"create_order({run.order_id!r}, org_id={run.tenant.id!r})",
         f"add_vacancies(org_id={run.tenant.id!r}, order_id={run.order_id!r}, course=..., "
         "quantity=3)",
     )
