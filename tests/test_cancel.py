@@ -419,3 +419,76 @@ def test_invalid_input_is_refused_before_anything(
 
 def test_counting_proxy_is_a_persistence_layer(persistence: BasePersistence) -> None:
     assert isinstance(CountingPersistence(persistence), PersistenceLayer)
+
+
+# -- issue 8 defect 9: an idempotency key makes cancel() safe to retry ---------------------------
+
+
+def test_a_cancel_retried_with_its_idempotency_key_returns_the_same_result(
+    persistence: BasePersistence, now: datetime
+) -> None:
+    """The first answer is lost to the caller; the retry returns it, seat included, and
+    writes nothing."""
+    (seat,) = seed_seats(persistence, now)
+    enroll_cancelable(persistence, now, vacancy=seat)
+    first = cancel(
+        "enr-1", author=ADMIN, persistence_layer=persistence, idempotency_key="req-7", now=now
+    )
+    after_first = all_items(persistence)
+
+    retried = cancel(
+        "enr-1",
+        author=ADMIN,
+        persistence_layer=persistence,
+        idempotency_key="req-7",
+        now=now + DAY,
+    )
+
+    assert first.returned_seat is not None
+    assert retried == first
+    assert all_items(persistence) == after_first
+
+
+def test_a_cancel_with_another_or_no_idempotency_key_is_still_refused(
+    persistence: BasePersistence, now: datetime
+) -> None:
+    enroll_cancelable(persistence, now)
+    cancel("enr-1", author=ADMIN, persistence_layer=persistence, idempotency_key="req-7", now=now)
+
+    for key in ("req-8", None):
+        with pytest.raises(CancelNotAllowed):
+            cancel(
+                "enr-1", author=ADMIN, persistence_layer=persistence, idempotency_key=key, now=now
+            )
+
+
+def test_an_idempotency_key_does_not_reach_another_tenants_enrollment(
+    persistence: BasePersistence, now: datetime
+) -> None:
+    enroll_cancelable(persistence, now)
+    cancel("enr-1", author=ADMIN, persistence_layer=persistence, idempotency_key="req-7", now=now)
+    with pytest.raises(EnrollmentNotFound):
+        cancel(
+            "enr-1",
+            author=ADMIN,
+            persistence_layer=persistence,
+            tenant_id=OTHER_TENANT.id,
+            idempotency_key="req-7",
+            now=now,
+        )
+
+
+def test_cancel_refuses_a_bad_idempotency_key_before_reading(
+    persistence: BasePersistence, now: datetime
+) -> None:
+    counting = CountingPersistence(persistence)
+    for key in ("", "a#b", 7):
+        with pytest.raises(InvalidInput):
+            cancel(
+                "enr-1",
+                author=ADMIN,
+                persistence_layer=counting,
+                idempotency_key=key,  # type: ignore[arg-type]
+                now=now,
+            )
+    assert counting.queries == 0

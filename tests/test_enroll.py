@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 
 from enrollkit import (
+    Author,
+    CanceledEnrollmentId,
     CancelPolicy,
     DeduplicationConflictError,
     DeduplicationWindow,
     DynamoDBPersistence,
     Enrollment,
     EnrollmentIdConflict,
+    EnrollmentStatus,
     EnrollOutcome,
     InMemoryPersistence,
     InvalidInput,
@@ -26,6 +29,7 @@ from enrollkit import (
     Vacancy,
     VacancyUnavailable,
     add_vacancies,
+    cancel,
     enroll,
     lock_hash,
 )
@@ -596,3 +600,66 @@ def test_wrongly_typed_arguments_are_invalid_input_and_write_nothing(
     with pytest.raises(InvalidInput):
         enroll(subject, **arguments)
     assert all_items(persistence) == {"enrollments": [], "orders": []}
+
+
+# -- issue 8: status and canceled ids -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "status", [status for status in EnrollmentStatus if status is not EnrollmentStatus.PENDING]
+)
+def test_enroll_refuses_a_status_other_than_pending_and_writes_nothing(
+    persistence: BasePersistence, now: datetime, status: EnrollmentStatus
+) -> None:
+    """Defect 2: Enrollment(status=CANCELED) took a seat and a lock cancel() never returned."""
+    (seat,) = seed_seats(persistence, now)
+    before = all_items(persistence)
+    with pytest.raises(InvalidInput, match="PENDING"):
+        enroll(
+            enrollment().model_copy(update={"status": status}),
+            tenant=TENANT,
+            persistence_layer=persistence,
+            vacancy=seat,
+            deduplication_window=DeduplicationWindow(offset_days=10),
+            now=now,
+        )
+    assert all_items(persistence) == before
+
+
+def test_enroll_again_with_a_canceled_enrollments_id_is_not_already_enrolled(
+    persistence: BasePersistence, now: datetime
+) -> None:
+    """Defect 3: the id of a canceled enrollment is spent; enroll() says so, and writes
+    nothing."""
+    enroll(
+        enrollment(),
+        tenant=TENANT,
+        persistence_layer=persistence,
+        cancel_policy=CancelPolicy(),
+        now=now,
+    )
+    cancel("enr-1", author=Author(id="admin", name="Admin"), persistence_layer=persistence, now=now)
+    before = all_items(persistence)
+
+    with pytest.raises(CanceledEnrollmentId) as raised:
+        enroll(enrollment(), tenant=TENANT, persistence_layer=persistence, now=now + DAY)
+
+    assert isinstance(raised.value, EnrollmentIdConflict)
+    assert all_items(persistence) == before
+
+
+def test_a_canceled_enrollment_of_another_tenant_is_a_plain_id_conflict(
+    persistence: BasePersistence, now: datetime
+) -> None:
+    """Whether another tenant's enrollment was canceled is not told."""
+    enroll(
+        enrollment(),
+        tenant=TENANT,
+        persistence_layer=persistence,
+        cancel_policy=CancelPolicy(),
+        now=now,
+    )
+    cancel("enr-1", author=Author(id="admin", name="Admin"), persistence_layer=persistence, now=now)
+    with pytest.raises(EnrollmentIdConflict) as raised:
+        enroll(enrollment(), tenant=OTHER_TENANT, persistence_layer=persistence, now=now)
+    assert not isinstance(raised.value, CanceledEnrollmentId)

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from enrollkit import (
+    Author,
     BulkOutcome,
     BulkResult,
+    CancelPolicy,
     DeduplicationWindow,
     Enrollment,
     InvalidInput,
@@ -22,6 +24,7 @@ from enrollkit import (
     OrderNotFound,
     User,
     add_vacancies,
+    cancel,
     enroll,
     enroll_many,
 )
@@ -90,7 +93,9 @@ def enrolled_ids(store: BasePersistence, people: Sequence[User]) -> set[str]:
     return {
         user.id
         for user in people
-        if store.get_item(KeyPair(pk=bulk_enrollment_id(ORDER, COURSE.id, user.id), sk="0"))
+        if store.get_item(
+            KeyPair(pk=bulk_enrollment_id(TENANT.id, ORDER, COURSE.id, user.id), sk="0")
+        )
         is not None
     }
 
@@ -103,7 +108,7 @@ def test_enroll_many_enrolls_every_user_on_a_seat(store: BasePersistence, now: d
 
     assert [result.user_id for result in results] == [user.id for user in people]
     assert all(result.outcome is BulkOutcome.ENROLLED for result in results)
-    expected_ids = [bulk_enrollment_id(ORDER, COURSE.id, user.id) for user in people]
+    expected_ids = [bulk_enrollment_id(TENANT.id, ORDER, COURSE.id, user.id) for user in people]
     assert [result.enrollment_id for result in results] == expected_ids
     census = assert_seats_conserved(store, ORDER, 6)
     assert set(census.holders) == set(expected_ids)
@@ -260,7 +265,7 @@ def test_enroll_many_reports_a_user_enrolled_since_its_ledger_read_as_already_en
         ("new", BulkOutcome.ENROLLED),
         ("late", BulkOutcome.ALREADY_ENROLLED),
     ]
-    assert results[1].enrollment_id == bulk_enrollment_id(ORDER, COURSE.id, "late")
+    assert results[1].enrollment_id == bulk_enrollment_id(TENANT.id, ORDER, COURSE.id, "late")
     census = assert_seats_conserved(store, ORDER, 3)
     assert census.available == {}
 
@@ -382,3 +387,57 @@ def test_enroll_many_of_nobody_does_nothing(store: BasePersistence, now: datetim
 
     assert run(store, now, []) == []
     assert_seats_conserved(store, ORDER, 2)
+
+
+# -- issue 8: canceled users, users listed twice -------------------------------------------------
+
+
+def test_enroll_many_enrolls_a_canceled_user_again_under_a_new_id(
+    store: BasePersistence, now: datetime
+) -> None:
+    """Defect 3: a canceled enrollment is not "already enrolled"; its id is spent, so the
+    new enrollment gets the next id of the same derivation, and a re-run finds it."""
+    add_seats(store, now, 2)
+    ana = make_user("ana")
+    (first,) = run(store, now, [ana], cancel_policy=CancelPolicy())
+    cancel(
+        str(first.enrollment_id),
+        author=Author(id="admin", name="Admin"),
+        persistence_layer=store,
+        now=now,
+    )
+
+    (again,) = run(store, now, [ana])
+    (rerun,) = run(store, now, [ana])
+
+    assert first.outcome is BulkOutcome.ENROLLED
+    assert again.outcome is BulkOutcome.ENROLLED
+    assert again.enrollment_id == bulk_enrollment_id(TENANT.id, ORDER, COURSE.id, "ana", 1)
+    assert (rerun.outcome, rerun.enrollment_id) == (
+        BulkOutcome.ALREADY_ENROLLED,
+        again.enrollment_id,
+    )
+    root = store.get_item(KeyPair(pk=str(again.enrollment_id), sk="0"))
+    assert root is not None and root["status"] == "PENDING"
+    assert_seats_conserved(store, ORDER, 2)
+
+
+def test_enroll_many_with_a_user_listed_twice_with_other_details_reports_per_user(
+    store: BasePersistence, now: datetime
+) -> None:
+    """Defect 4: the second listing (other name) used to raise for the whole call after
+    seats were spent."""
+    add_seats(store, now, 3)
+    ana = make_user("ana")
+    other_ana = User(id="ana", name="Ana Other", email="other@example.com")
+
+    results = run(store, now, [ana, make_user("bob"), other_ana])
+
+    assert [(r.user_id, r.outcome) for r in results] == [
+        ("ana", BulkOutcome.ENROLLED),
+        ("bob", BulkOutcome.ENROLLED),
+        ("ana", BulkOutcome.INVALID),
+    ]
+    assert results[2].enrollment_id == results[0].enrollment_id
+    census = assert_seats_conserved(store, ORDER, 3)
+    assert len(census.available) == 1

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from enrollkit import (
     Author,
+    CanceledEnrollmentId,
     CancelNotAllowed,
     CancelPolicy,
     CancelResult,
@@ -196,19 +197,27 @@ def run_retry(
     order_id: str,
     model: SeatModel,
 ) -> None:
-    """enroll() an existing enrollment again, even on another seat: no seat moves."""
+    """enroll() an existing enrollment again, even on another seat: no seat moves (a
+    canceled one's id is spent: refused)."""
     enrollment_id = data.draw(st.sampled_from(sorted(model.enrollments)), label="retry")
     bogus = Vacancy(org_id=org_id, order_id=order_id, slot_id="no-such-slot")
     seat = data.draw(st.sampled_from([bogus, *model.course_of]), label="retry seat")
-    outcome = enroll(
-        model.enrollments[enrollment_id],
-        tenant=Tenant(id=org_id, name="Seat owner"),
-        persistence_layer=store,
-        vacancy=seat,
-        cancel_policy=CancelPolicy(),
-        now=now,
-    )
-    assert outcome is EnrollOutcome.ALREADY_ENROLLED
+
+    def retry() -> EnrollOutcome:
+        return enroll(
+            model.enrollments[enrollment_id],
+            tenant=Tenant(id=org_id, name="Seat owner"),
+            persistence_layer=store,
+            vacancy=seat,
+            cancel_policy=CancelPolicy(),
+            now=now,
+        )
+
+    if enrollment_id in model.canceled:
+        with pytest.raises(CanceledEnrollmentId):
+            retry()
+    else:
+        assert retry() is EnrollOutcome.ALREADY_ENROLLED
 
 
 # -- races ------------------------------------------------------------------------------------

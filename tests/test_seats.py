@@ -511,3 +511,44 @@ def test_seat_ledger_of_an_order_without_seats_is_empty(store: BasePersistence) 
     assert ledger.seats == ()
     assert ledger.available() == []
     assert ledger.holders() == {}
+
+
+# -- issue 8 defect 5: a seat keeps the terms it was bought with ----------------------------
+
+
+def test_a_seat_is_not_spent_on_the_same_course_id_with_other_terms(
+    store: BasePersistence, now: datetime
+) -> None:
+    thirty_days = make_course("course-1", access_period=30)
+    (seat,) = add(store, now, 1, course=thirty_days)
+    century = make_course("course-1", access_period=36_500)
+    before = stored_items(store), stored_items(store, store.order_table_name)
+
+    with pytest.raises(VacancyUnavailable):
+        enroll(
+            Enrollment(user=make_user("user-1"), course=century),
+            tenant=TENANT,
+            persistence_layer=store,
+            vacancy=seat,
+            now=now,
+        )
+
+    assert (stored_items(store), stored_items(store, store.order_table_name)) == before
+
+
+def test_a_renamed_course_still_spends_its_seat_and_cancel_returns_the_same_terms(
+    store: BasePersistence, now: datetime
+) -> None:
+    bought = make_course("course-1", access_period=30)
+    (seat,) = add(store, now, 1, course=bought)
+    renamed = bought.model_copy(update={"name": "Course one, renamed"})
+    first = enroll_with(store, now, seat, "user-1", course=renamed)
+
+    returned = cancel(first.id, author=AUTHOR, persistence_layer=store, now=now).returned_seat
+
+    assert returned is not None
+    item = seat_item(store, returned)
+    assert item is not None
+    terms = item["course"]
+    assert isinstance(terms, dict)
+    assert (terms["id"], terms["access_period"]) == (bought.id, bought.access_period)

@@ -279,7 +279,14 @@ def test_defect_7_cancel_needs_only_the_enrollment_id(
     persistence: BasePersistence, now: datetime
 ) -> None:
     parameters = set(inspect.signature(cancel).parameters)
-    assert parameters == {"enrollment_id", "author", "persistence_layer", "tenant_id", "now"}
+    assert parameters == {
+        "enrollment_id",
+        "author",
+        "persistence_layer",
+        "tenant_id",
+        "idempotency_key",
+        "now",
+    }
 
     (seat,) = seed_seats(persistence, now)
     enroll(

@@ -21,6 +21,7 @@ from enrollkit import (
     EnrollmentNotFound,
     EnrollOutcome,
     KeyPair,
+    OrderOwnershipConflict,
     TransactionCanceled,
     Vacancy,
     VacancyUnavailable,
@@ -165,13 +166,16 @@ def test_a_retry_shaped_enroll_from_another_tenant_takes_no_seat(store: BasePers
 def test_enroll_cannot_spend_another_organizations_seat(store: BasePersistence) -> None:
     order_id, slot_id = seats_of(store, TENANT.id)[0].split("#", 1)
     before = snapshot(store)
-    for vacancy in (
+    for vacancy, refusal in (
         # tenant-1's seat, named as tenant-1's: refused before anything is read or sent.
-        Vacancy(org_id=TENANT.id, order_id=order_id, slot_id=slot_id),
-        # tenant-1's slot and order, named as tenant-2's: no such seat.
-        Vacancy(org_id=OTHER_TENANT.id, order_id=order_id, slot_id=slot_id),
+        (Vacancy(org_id=TENANT.id, order_id=order_id, slot_id=slot_id), VacancyUnavailable),
+        # tenant-1's slot and order, named as tenant-2's: tenant-1's order.
+        (
+            Vacancy(org_id=OTHER_TENANT.id, order_id=order_id, slot_id=slot_id),
+            OrderOwnershipConflict,
+        ),
     ):
-        with pytest.raises(VacancyUnavailable) as raised:
+        with pytest.raises(refusal) as raised:
             enroll(
                 Enrollment(user=make_user("bob"), course=COURSE),
                 tenant=OTHER_TENANT,
@@ -248,80 +252,101 @@ def test_enroll_of_another_tenant_changes_nothing_of_the_victims(store: BasePers
 # -- seats ---------------------------------------------------------------------------------------
 
 
-def test_enroll_many_takes_only_its_own_organizations_seats(store: BasePersistence) -> None:
-    """tenant-2 enrolls from tenant-1's order: it holds no seat of tenant-2, so nobody is
-    enrolled and tenant-1's seats stay where they are."""
+def test_enroll_many_refuses_another_organizations_order(store: BasePersistence) -> None:
+    """tenant-2 enrolls from tenant-1's order: refused before anything is written."""
     before = snapshot(store)
-    results = enroll_many(
-        [make_user("bob"), make_user("carol")],
-        course=COURSE,
-        tenant=OTHER_TENANT,
-        order_id="order-1",
-        persistence_layer=store,
-        now=NOW,
-    )
-    assert [r.outcome for r in results] == [BulkOutcome.NO_SEAT, BulkOutcome.NO_SEAT]
+    with pytest.raises(OrderOwnershipConflict) as raised:
+        enroll_many(
+            [make_user("bob"), make_user("carol")],
+            course=COURSE,
+            tenant=OTHER_TENANT,
+            order_id="order-1",
+            persistence_layer=store,
+            now=NOW,
+        )
     unchanged(store, before)
+    assert not leaks(raised.value)
 
 
-def test_enroll_many_in_a_shared_order_spends_only_own_seats(store: BasePersistence) -> None:
-    """An order holding seats of both organizations: each spends only its own."""
-    add_vacancies(
-        org_id=OTHER_TENANT.id,
-        order_id="order-1",
-        course=COURSE,
-        quantity=1,
-        persistence_layer=store,
-        now=NOW,
-    )
+def legacy_shared_order(store: BasePersistence, order_id: str = "order-3") -> None:
+    """An order written before orders had owners, holding one seat of each organization
+    (each add_vacancies() claims it; the order item is then written back without owner)."""
+    unowned = {"id": order_id, "sk": "0", "create_date": NOW.isoformat()}
+    orders = store.order_table_name
+    for org in (TENANT, OTHER_TENANT):
+        store.put_item(unowned, table_name=orders)
+        add_vacancies(
+            org_id=org.id,
+            order_id=order_id,
+            course=COURSE,
+            quantity=1,
+            persistence_layer=store,
+            now=NOW,
+        )
+    store.put_item(unowned, table_name=orders)
+
+
+def test_enroll_many_in_a_shared_order_from_before_owners_spends_only_own_seats(
+    store: BasePersistence,
+) -> None:
+    legacy_shared_order(store)
     tenant_1_seats = seats_of(store, TENANT.id)
     results = enroll_many(
         [make_user("bob"), make_user("carol")],
         course=COURSE,
         tenant=OTHER_TENANT,
-        order_id="order-1",
+        order_id="order-3",
         persistence_layer=store,
         now=NOW,
     )
     assert sorted(r.outcome for r in results) == [BulkOutcome.ENROLLED, BulkOutcome.NO_SEAT]
     assert seats_of(store, TENANT.id) == tenant_1_seats
-    assert [s for s in seats_of(store, OTHER_TENANT.id) if s.startswith("order-1#")] == []
+    assert [s for s in seats_of(store, OTHER_TENANT.id) if s.startswith("order-3#")] == []
 
 
 def test_seat_ledger_with_org_id_shows_only_that_organizations_seats(
     store: BasePersistence,
 ) -> None:
-    """An order holding seats of both organizations: each sees only its own, and not
-    which enrollment holds the other's."""
-    add_vacancies(
-        org_id=OTHER_TENANT.id,
-        order_id="order-1",
-        course=COURSE,
-        quantity=1,
+    """An order from before owners holding seats of both organizations: each sees only its
+    own, and not which enrollment holds the other's."""
+    legacy_shared_order(store)
+    enroll(
+        Enrollment(id="bobs", user=make_user("bob"), course=COURSE),
+        tenant=TENANT,
         persistence_layer=store,
+        vacancy=seat_ledger(
+            order_id="order-3", persistence_layer=store, org_id=TENANT.id
+        ).available()[0],
         now=NOW,
     )
-    everything = seat_ledger(order_id="order-1", persistence_layer=store)
-    own = seat_ledger(order_id="order-1", persistence_layer=store, org_id=OTHER_TENANT.id)
+    everything = seat_ledger(order_id="order-3", persistence_layer=store)
+    own = seat_ledger(order_id="order-3", persistence_layer=store, org_id=OTHER_TENANT.id)
     assert {record.vacancy.org_id for record in everything.seats} == {TENANT.id, OTHER_TENANT.id}
     assert {record.vacancy.org_id for record in own.seats} == {OTHER_TENANT.id}
     assert len(own.available(COURSE.id)) == 1
-    assert VICTIM.id in everything.holders()
+    assert "bobs" in everything.holders()
     assert own.holders() == {}
 
 
-def test_add_vacancies_writes_only_under_its_own_organization(store: BasePersistence) -> None:
-    before_other = seats_of(store, TENANT.id)
-    add_vacancies(
-        org_id=OTHER_TENANT.id,
-        order_id="order-1",
-        course=COURSE,
-        quantity=4,
-        persistence_layer=store,
-        now=NOW,
-    )
-    assert seats_of(store, TENANT.id) == before_other
-    assert len([s for s in seats_of(store, OTHER_TENANT.id) if s.startswith("order-1#")]) == 4
+def test_seat_ledger_of_another_organizations_order_is_refused(store: BasePersistence) -> None:
+    with pytest.raises(OrderOwnershipConflict) as raised:
+        seat_ledger(order_id="order-1", persistence_layer=store, org_id=OTHER_TENANT.id)
+    assert not leaks(raised.value)
+    assert VICTIM.id in seat_ledger(order_id="order-1", persistence_layer=store).holders()
+
+
+def test_add_vacancies_refuses_another_organizations_order(store: BasePersistence) -> None:
+    before = snapshot(store)
+    with pytest.raises(OrderOwnershipConflict):
+        add_vacancies(
+            org_id=OTHER_TENANT.id,
+            order_id="order-1",
+            course=COURSE,
+            quantity=4,
+            persistence_layer=store,
+            now=NOW,
+        )
+    unchanged(store, before)
 
 
 def test_canceling_returns_the_seat_to_its_own_organization(store: BasePersistence) -> None:

@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from enrollkit.errors import (
+    CanceledEnrollmentId,
     CancelNotAllowed,
     DeduplicationConflictError,
     EnrollkitError,
@@ -17,14 +18,16 @@ from enrollkit.errors import (
     EnrollmentNotFound,
     InvalidInput,
     OrderNotFound,
+    OrderOwnershipConflict,
     PersistenceError,
     TableLayoutMismatch,
     TransactionCanceled,
     TransactionError,
     TransientFailure,
+    UnreadableItem,
     VacancyUnavailable,
 )
-from enrollkit.keys import lock_hash
+from enrollkit.layout.lock import lock_hash
 from enrollkit.models import (
     Author,
     CancelPolicy,
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
     from enrollkit.operations.bulk import BulkOutcome, BulkResult, enroll_many
     from enrollkit.operations.cancel import CancelResult, cancel
     from enrollkit.operations.enroll import enroll
+    from enrollkit.operations.orders import create_order
     from enrollkit.operations.seats import SeatLedger, SeatRecord, add_vacancies, seat_ledger
     from enrollkit.persistence.base import BasePersistence, PersistenceLayer
     from enrollkit.persistence.dynamodb import DynamoDBPersistence
@@ -59,6 +63,7 @@ _LAZY = {
     "enroll": "enrollkit.operations.enroll",
     "cancel": "enrollkit.operations.cancel",
     "CancelResult": "enrollkit.operations.cancel",
+    "create_order": "enrollkit.operations.orders",
     "add_vacancies": "enrollkit.operations.seats",
     "seat_ledger": "enrollkit.operations.seats",
     "SeatLedger": "enrollkit.operations.seats",
@@ -96,6 +101,7 @@ __all__ = [
     "CancelNotAllowed",
     "CancelPolicy",
     "CancelResult",
+    "CanceledEnrollmentId",
     "Course",
     "DeduplicationConflictError",
     "DeduplicationWindow",
@@ -111,6 +117,7 @@ __all__ = [
     "KeyPair",
     "LifecycleEvent",
     "OrderNotFound",
+    "OrderOwnershipConflict",
     "PersistenceError",
     "PersistenceLayer",
     "RetryPolicy",
@@ -123,11 +130,13 @@ __all__ = [
     "TransactionCanceled",
     "TransactionError",
     "TransientFailure",
+    "UnreadableItem",
     "User",
     "Vacancy",
     "VacancyUnavailable",
     "add_vacancies",
     "cancel",
+    "create_order",
     "enroll",
     "enroll_many",
     "lock_hash",

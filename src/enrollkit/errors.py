@@ -129,3 +129,22 @@ class TransientFailure(PersistenceError):
     """A failure worth retrying (throttling, transaction conflict, internal error,
     lost connection). Backends raise it; the transaction builder retries it with
     backoff and the same client request token, and raises it once retries run out."""
+
+
+class OrderOwnershipConflict(TransactionCanceled):
+    """The order belongs to another organization: its seats are not yours to add or spend,
+    and its id cannot be created for you."""
+
+    default_message = "the order belongs to another organization"
+
+
+class CanceledEnrollmentId(EnrollmentIdConflict):
+    """The id belongs to this very enrollment (same user, course and tenant), which has
+    been canceled. An enrollment id is used once: enroll again with a new id."""
+
+    default_message = "this enrollment was canceled; enroll again with a new id"
+
+
+class UnreadableItem(EnrollkitError):
+    """A stored item enrollkit cannot read (written by another writer, or half migrated):
+    the message names the item and the attribute."""

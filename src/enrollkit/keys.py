@@ -1,82 +1,60 @@
-"""Keys of the items enrollkit writes: the table layout in one place (pure)."""
+"""Keys of the items enrollkit writes (kept for compatibility: the layout now lives in
+:mod:`enrollkit.layout`, one module per stored aggregate; these names re-export it)."""
 
 from __future__ import annotations
 
-import hashlib
-
-from enrollkit.errors import InvalidInput
-from enrollkit.models import LOCK_PARTITION, KeyPair, LifecycleEvent, validate_identifier
-
-# Key attribute names of both tables.
-PARTITION_KEY = "id"
-SORT_KEY = "sk"
-TTL_ATTRIBUTE = "ttl"
-
-# Sort keys inside an enrollment's item collection.
-ENROLLMENT_SK = "0"
-TENANT_SK = "metadata#tenant"
-LOCK_METADATA_SK = "metadata#lock"
-DEDUPLICATION_WINDOW_SK = "metadata#deduplication_window"
-CANCEL_POLICY_SK = "cancel_policy"
-PARENT_VACANCY_SK = "parent_vacancy"
-CANCELED_DATE_SK = "canceled_date"
-SCHEDULES_PREFIX = "schedules#"
-
-# Orders table.
-ORDER_SK = "0"
-GENERATED_ITEMS_PREFIX = "generated_items#"
-VACANCIES_PREFIX = "vacancies#"
-
-
-def lock_hash(user_id: str, course_id: str) -> str:
-    """The sort key of the (user, course) de-duplication lock.
-
-    Ids never contain ``#``, so ``user_id#course_id`` is an injective encoding of
-    the pair (unlike plain concatenation: ("ab", "c") and ("a", "bc") would meet);
-    hashing it keeps the key short whatever the ids' lengths. An id breaking that rule
-    (or any other id rule) is :class:`InvalidInput`, as ("a#b", "c") and ("a", "b#c")
-    would meet.
-    """
-    for name, value in (("user id", user_id), ("course id", course_id)):
-        if not isinstance(value, str):
-            raise InvalidInput(
-                f"lock_hash: the {name} must be a string, not {type(value).__name__}"
-            )
-        try:
-            validate_identifier(value)
-        except ValueError as error:
-            raise InvalidInput(f"lock_hash: not a valid {name}: {value!r} ({error})") from None
-    encoded = f"{user_id}#{course_id}".encode()
-    return hashlib.sha256(encoded).hexdigest()
-
-
-def enrollment_key(enrollment_id: str) -> KeyPair:
-    return KeyPair(pk=enrollment_id, sk=ENROLLMENT_SK)
-
-
-def enrollment_item_key(enrollment_id: str, sk: str) -> KeyPair:
-    return KeyPair(pk=enrollment_id, sk=sk)
-
-
-def schedule_key(enrollment_id: str, event: LifecycleEvent) -> KeyPair:
-    return KeyPair(pk=enrollment_id, sk=event.value)
-
-
-def lock_key(user_id: str, course_id: str) -> KeyPair:
-    return lock_item_key(lock_hash(user_id, course_id))
-
-
-def lock_item_key(hash_: str) -> KeyPair:
-    return KeyPair(pk=LOCK_PARTITION, sk=hash_)
+from enrollkit.layout import seat as _seat
+from enrollkit.layout.enrollment import (
+    CANCEL_POLICY_SK,
+    CANCELED_DATE_SK,
+    TENANT_SK,
+)
+from enrollkit.layout.enrollment import ROOT_SK as ENROLLMENT_SK
+from enrollkit.layout.enrollment import root_key as enrollment_key
+from enrollkit.layout.lock import (
+    DEDUPLICATION_WINDOW_SK,
+    LOCK_METADATA_SK,
+    lock_hash,
+    lock_item_key,
+    lock_key,
+)
+from enrollkit.layout.order import ORDER_SK, order_key
+from enrollkit.layout.schedule import PREFIX as SCHEDULES_PREFIX
+from enrollkit.layout.schedule import schedule_key
+from enrollkit.layout.seat import GENERATED_ITEMS_PREFIX, PARENT_VACANCY_SK, VACANCIES_PREFIX
+from enrollkit.layout.seat import record_key as generated_item_key
+from enrollkit.layout.table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from enrollkit.layout.table import key as enrollment_item_key
+from enrollkit.models import KeyPair, Vacancy
 
 
 def seat_key(org_id: str, order_id: str, slot_id: str) -> KeyPair:
-    return KeyPair(pk=f"{VACANCIES_PREFIX}{org_id}", sk=f"{order_id}#{slot_id}")
+    """The seat item ``vacancies#<org id>``/``<order id>#<slot id>``."""
+    return _seat.seat_key(Vacancy(org_id=org_id, order_id=order_id, slot_id=slot_id))
 
 
-def order_key(order_id: str) -> KeyPair:
-    return KeyPair(pk=order_id, sk=ORDER_SK)
-
-
-def generated_item_key(order_id: str, slot_id: str) -> KeyPair:
-    return KeyPair(pk=order_id, sk=f"{GENERATED_ITEMS_PREFIX}{slot_id}")
+__all__ = [
+    "CANCELED_DATE_SK",
+    "CANCEL_POLICY_SK",
+    "DEDUPLICATION_WINDOW_SK",
+    "ENROLLMENT_SK",
+    "GENERATED_ITEMS_PREFIX",
+    "LOCK_METADATA_SK",
+    "ORDER_SK",
+    "PARENT_VACANCY_SK",
+    "PARTITION_KEY",
+    "SCHEDULES_PREFIX",
+    "SORT_KEY",
+    "TENANT_SK",
+    "TTL_ATTRIBUTE",
+    "VACANCIES_PREFIX",
+    "enrollment_item_key",
+    "enrollment_key",
+    "generated_item_key",
+    "lock_hash",
+    "lock_item_key",
+    "lock_key",
+    "order_key",
+    "schedule_key",
+    "seat_key",
+]

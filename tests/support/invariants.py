@@ -573,7 +573,7 @@ class Checked:
         zone: tzinfo = timezone.utc,
     ) -> Outcome:
         now = self.model.now.astimezone(zone)
-        expected = self.model.add_vacancies(order_id=order_id)
+        expected = self.model.add_vacancies(org_id=org_id, order_id=order_id)
         actual, seats = self._run(
             "add_vacancies",
             lambda: add_vacancies(

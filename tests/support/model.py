@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from enrollkit import (
+    CanceledEnrollmentId,
     CancelNotAllowed,
     CancelPolicy,
     Course,
@@ -28,6 +29,7 @@ from enrollkit import (
     EnrollOutcome,
     InvalidInput,
     OrderNotFound,
+    OrderOwnershipConflict,
     Tenant,
     User,
     Vacancy,
@@ -78,6 +80,8 @@ class Model:
     locks: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
     """(user id, course id) -> (owner enrollment id, ttl) of the lock item written last."""
     orders: set[str] = field(default_factory=set)
+    owners: dict[str, str] = field(default_factory=dict)
+    """Order id -> its owning organization (an order written without owner has none)."""
     available: dict[SeatId, str] = field(default_factory=dict)
     """Seats enroll() may take -> their course id."""
     held: dict[SeatId, str] = field(default_factory=dict)
@@ -110,10 +114,13 @@ class Model:
     # -- orders -----------------------------------------------------------------------
 
     def create_order(self, order_id: str) -> None:
+        """The order item written without owner (as before orders had owners)."""
         self.orders.add(order_id)
+        self.owners.pop(order_id, None)
 
     def delete_order(self, order_id: str) -> None:
         self.orders.discard(order_id)
+        self.owners.pop(order_id, None)
 
     # -- enroll -----------------------------------------------------------------------
 
@@ -142,12 +149,16 @@ class Model:
                 course,
                 tenant.id,
             )
+            if same and existing.canceled:
+                return CanceledEnrollmentId  # a canceled enrollment's id is spent
             return EnrollOutcome.ALREADY_ENROLLED if same else EnrollmentIdConflict
         lock = self.locks.get((user.id, course.id))
         if lock is not None and lock[1] > seconds(at):
             return DeduplicationConflictError
         if vacancy is not None and vacancy.order_id not in self.orders:
             return OrderNotFound  # seats move only while their order exists
+        if vacancy is not None and self.owners.get(vacancy.order_id, tenant.id) != tenant.id:
+            return OrderOwnershipConflict  # and only the owner's (or an unowned order's)
         if vacancy is not None and self.available.get(seat_id(vacancy)) != course.id:
             return VacancyUnavailable
 
@@ -214,8 +225,14 @@ class Model:
 
     # -- add_vacancies ----------------------------------------------------------------
 
-    def add_vacancies(self, *, order_id: str) -> Expected:
-        return OK if order_id in self.orders else OrderNotFound
+    def add_vacancies(self, *, org_id: str, order_id: str) -> Expected:
+        """The answer to add_vacancies(); on OK the order is ``org_id``'s (the first
+        organization to add seats to an unowned order owns it)."""
+        if order_id not in self.orders:
+            return OrderNotFound
+        if self.owners.setdefault(order_id, org_id) != org_id:
+            return OrderOwnershipConflict
+        return OK
 
     def seats_reported(
         self, *, org_id: str, order_id: str, course: Course, quantity: int, seats: list[Vacancy]

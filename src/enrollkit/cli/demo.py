@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING
 
 from enrollkit.cli.connection import connect
 from enrollkit.cli.errors import EXIT_OK, CommandError
-from enrollkit.cli.render import format_span, format_when, from_epoch, render_table, short_slot
+from enrollkit.cli.render import format_span, format_when, render_table, short_slot
 from enrollkit.errors import DeduplicationConflictError
+from enrollkit.layout import lock, schedule
 from enrollkit.models import (
     Author,
     CancelPolicy,
     Course,
     DeduplicationWindow,
     Enrollment,
-    LifecycleEvent,
     SeatStatus,
     Tenant,
     User,
@@ -131,18 +131,10 @@ def _open_store(args: argparse.Namespace) -> tuple[BasePersistence, str]:
 
 def _order_with_seats(run: _Run) -> list[Vacancy]:
     """1. The tenant's order, and three seats of the course added to it."""
-    from enrollkit import add_vacancies
+    from enrollkit import add_vacancies, create_order
 
     run.say.heading("An order with seats")
-    run.store.put_item(
-        {
-            "id": run.order_id,
-            "sk": "0",
-            "org_id": run.tenant.id,
-            "create_date": run.now.isoformat(),
-        },
-        table_name=run.store.order_table_name,
-    )
+    create_order(run.order_id, org_id=run.tenant.id, persistence_layer=run.store, now=run.now)
     seats = add_vacancies(
         org_id=run.tenant.id,
         order_id=run.order_id,
@@ -154,6 +146,7 @@ def _order_with_seats(run: _Run) -> list[Vacancy]:
     run.say.say(
         f"{run.tenant.name} bought order {run.order_id}: 3 seats of {run.course.name!r}",
         f"({run.course.access_period} days of access).",
+        f"create_order({run.order_id!r}, org_id={run.tenant.id!r})",
         f"add_vacancies(org_id={run.tenant.id!r}, order_id={run.order_id!r}, course=..., "
         "quantity=3)",
     )
@@ -216,12 +209,12 @@ def _duplicate_refused(run: _Run, ana: Enrollment, third_seat: Vacancy) -> None:
             now=run.now,
         )
     except DeduplicationConflictError as refused:
-        lock = refused.failed_item or {}
-        until = from_epoch(int(lock["ttl"])) if "ttl" in lock else None
+        held = refused.failed_item or {}
+        until = lock.held_until(held)
         run.say.say(
             "refused: DeduplicationConflictError",
             f"  {refused}",
-            f"The (user, course) lock belongs to enrollment {lock.get('enrollment_id')}",
+            f"The (user, course) lock belongs to enrollment {lock.holder_enrollment(held)}",
             f"until {format_when(until) if until else '?'} "
             f"(access period {run.course.access_period} days - window offset "
             f"{run.window.offset_days} days).",
@@ -271,7 +264,8 @@ def _ledger_rows(
     """The seat ledger, held seats first: slot, status, and whose seat it is or was."""
     rows = []
     for record in sorted(
-        ledger.seats, key=lambda r: (r.status.value != "USED", r.status.value, r.vacancy.slot_id)
+        ledger.seats,
+        key=lambda r: (r.status is not SeatStatus.USED, r.status.value, r.vacancy.slot_id),
     ):
         who = holder_names.get(record.enrollment_id or "", record.enrollment_id or "")
         note = {
@@ -295,24 +289,25 @@ def _schedule_of_reminders(run: _Run, ana: Enrollment, bruno: Enrollment) -> Non
         "DynamoDB TTL is the due time; a stream consumer acts when TTL deletes the item.",
     )
     events = [
-        item
-        for item in run.store.query(ana.id, sk_prefix="schedules#")
-        if isinstance(item.get("ttl"), int)
+        event
+        for event in map(
+            schedule.parse_schedule_item, run.store.query(ana.id, sk_prefix=schedule.PREFIX)
+        )
+        if event is not None
     ]
-    names = {event.value: event.name for event in LifecycleEvent}
     run.say.table(
         ("event", "due", "after enrollment", "to"),
         [
             (
-                names.get(str(item["sk"]), str(item["sk"])),
-                format_when(from_epoch(int(item["ttl"]))),
-                format_span(from_epoch(int(item["ttl"])) - run.now),
-                item.get("email", ""),
+                event.event.name,
+                format_when(event.due),
+                format_span(event.due - run.now),
+                event.email,
             )
-            for item in sorted(events, key=lambda item: int(item["ttl"]))
+            for event in sorted(events, key=lambda event: event.due)
         ],
     )
-    left = run.store.query(bruno.id, sk_prefix="schedules#")
+    left = run.store.query(bruno.id, sk_prefix=schedule.PREFIX)
     run.say.say(
         "",
         f"{bruno.user.name}'s schedule: {len(left)} items left (cancel deleted them all).",

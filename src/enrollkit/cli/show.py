@@ -11,27 +11,31 @@ from typing import TYPE_CHECKING, Any
 from enrollkit.cli.connection import connect, require_tables
 from enrollkit.cli.errors import EXIT_OK, CommandError
 from enrollkit.cli.render import format_ttl, format_value
-from enrollkit.models import KeyPair, validate_enrollment_id
+from enrollkit.layout import enrollment as enrollment_layout
+from enrollkit.layout import lock, schedule, seat
+from enrollkit.layout.enrollment import EnrollmentItems
+from enrollkit.layout.table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from enrollkit.models import validate_enrollment_id
 
 if TYPE_CHECKING:
     from enrollkit.persistence.base import BasePersistence
 
 # What an item is, by its sort key (schedules#... are told apart by their prefix).
 _DESCRIPTIONS = {
-    "0": "the enrollment",
-    "metadata#tenant": "its tenant",
-    "metadata#lock": "the lock it holds",
-    "metadata#deduplication_window": "its de-duplication window",
-    "cancel_policy": "cancel allowed until ttl",
-    "parent_vacancy": "the seat it took",
-    "canceled_date": "who canceled it",
+    enrollment_layout.ROOT_SK: "the enrollment",
+    enrollment_layout.TENANT_SK: "its tenant",
+    lock.LOCK_METADATA_SK: "the lock it holds",
+    lock.DEDUPLICATION_WINDOW_SK: "its de-duplication window",
+    enrollment_layout.CANCEL_POLICY_SK: "cancel allowed until ttl",
+    seat.PARENT_VACANCY_SK: "the seat it took",
+    enrollment_layout.CANCELED_DATE_SK: "who canceled it",
 }
 
 
 def _describe(sk: str) -> str:
     if sk in _DESCRIPTIONS:
         return _DESCRIPTIONS[sk]
-    if sk.startswith("schedules#"):
+    if schedule.is_schedule(sk):
         return "lifecycle event, due at ttl"
     return ""
 
@@ -40,14 +44,17 @@ def format_items(title: str, items: Sequence[Mapping[str, Any]], now: datetime) 
     """Items as readable blocks: the sort key and what it is, then one attribute a line."""
     lines = [title]
     for item in items:
-        sk = str(item.get("sk", ""))
+        sk = str(item.get(SORT_KEY, ""))
         description = _describe(sk)
         lines.append("")
-        lines.append(f"  {item.get('id')} / {sk}" + (f"  -- {description}" if description else ""))
-        names = [name for name in item if name not in ("id", "sk")]
+        lines.append(
+            f"  {item.get(PARTITION_KEY)} / {sk}" + (f"  -- {description}" if description else "")
+        )
+        names = [name for name in item if name not in (PARTITION_KEY, SORT_KEY)]
         width = max((len(name) for name in names), default=0)
         for name in names:
-            text = format_ttl(item[name], now) if name == "ttl" else format_value(item[name])
+            value = item[name]
+            text = format_ttl(value, now) if name == TTL_ATTRIBUTE else format_value(value)
             lines.append(f"    {name.ljust(width)}  {text}")
     return "\n".join(lines)
 
@@ -62,7 +69,8 @@ def show_enrollment(
     _check_id(enrollment_id)
     now = now or datetime.now(timezone.utc)
     items = store.query(enrollment_id)
-    if not any(item.get("sk") == "0" for item in items):
+    collection = EnrollmentItems.of(enrollment_id, items)
+    if collection.root is None:
         raise CommandError(f"no enrollment {enrollment_id!r} in table {store.table_name!r}")
     sections = [
         format_items(
@@ -72,20 +80,18 @@ def show_enrollment(
         )
     ]
     related: list[Mapping[str, Any]] = []
-    by_sk = {str(item["sk"]): item for item in items}
-    lock = by_sk.get("metadata#lock")
-    if lock is not None:
-        found = store.get_item(KeyPair(pk="lock", sk=str(lock["hash"])))
+    lock_metadata = collection.lock_metadata
+    if lock_metadata is not None:
+        found = store.get_item(lock.lock_item_key(lock.locked_hash(lock_metadata)))
         if found is not None:
             related.append(found)
-    parent = by_sk.get("parent_vacancy")
+    taken = collection.taken_seat
     orders: list[Mapping[str, Any]] = []
-    if parent is not None:
-        order_id = str(parent["order_id"])
+    if taken is not None:
         for record in store.query(
-            order_id, sk_prefix="generated_items#", table_name=store.order_table_name
+            taken.order_id, sk_prefix=seat.GENERATED_ITEMS_PREFIX, table_name=store.order_table_name
         ):
-            if record.get("enrollment_id") == enrollment_id:
+            if seat.record_holder(record) == enrollment_id:
                 orders.append(record)
     if related:
         sections.append(format_items("Its lock item (partition 'lock'):", related, now))

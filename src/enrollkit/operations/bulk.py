@@ -13,18 +13,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from enrollkit import keys
 from enrollkit.errors import (
+    CanceledEnrollmentId,
     DeduplicationConflictError,
+    EnrollkitError,
+    EnrollmentIdConflict,
     InvalidInput,
     VacancyUnavailable,
 )
+from enrollkit.layout import enrollment as enrollment_layout
 from enrollkit.models import (
     CancelPolicy,
     Course,
     DeduplicationWindow,
     Enrollment,
     EnrollOutcome,
+    SeatStatus,
     Tenant,
     User,
     Vacancy,
@@ -36,6 +40,10 @@ from enrollkit.persistence.base import PersistenceLayer
 from enrollkit.timing import require_aware
 
 _ENROLLMENT_NAMESPACE = uuid.UUID("0b6f8f61-4a8e-4f1e-8d2b-8f3f1c1e6a90")
+_TENANT_ENROLLMENT_NAMESPACE = uuid.UUID("6a3c0f2e-93d4-4a57-b1a8-2c7e5d4f9b16")
+# A user enrolled and canceled this many times in one course and order is not
+# enrolled again by enroll_many() (a bound on the ids it tries).
+MAX_GENERATIONS = 100
 
 
 class BulkOutcome(str, Enum):
@@ -45,6 +53,8 @@ class BulkOutcome(str, Enum):
     ALREADY_ENROLLED = "ALREADY_ENROLLED"
     NO_SEAT = "NO_SEAT"
     INVALID = "INVALID"
+    FAILED = "FAILED"
+    """An error for this user (in ``detail``); nothing was written for them: re-run."""
 
 
 @dataclass(frozen=True)
@@ -57,9 +67,20 @@ class BulkResult:
     detail: str | None = None
 
 
-def bulk_enrollment_id(order_id: str, course_id: str, user_id: str) -> str:
+def bulk_enrollment_id(
+    tenant_id: str, order_id: str, course_id: str, user_id: str, generation: int = 0
+) -> str:
     """The id enroll_many() gives a user's enrollment: the same on every run, so a
-    re-run recognises the enrollments an earlier run made."""
+    re-run recognises the enrollments an earlier run made. The tenant is part of it, so
+    two tenants never derive one id. ``generation`` counts the user's canceled
+    enrollments before this one (a canceled id is spent)."""
+    name = f"{tenant_id}#{order_id}#{course_id}#{user_id}#{generation}"
+    return str(uuid.uuid5(_TENANT_ENROLLMENT_NAMESPACE, name))
+
+
+def _tenantless_enrollment_id(order_id: str, course_id: str, user_id: str) -> str:
+    """The id versions up to 0.1.0 derived (without the tenant), to recognise their
+    enrollments on a re-run."""
     return str(uuid.uuid5(_ENROLLMENT_NAMESPACE, f"{order_id}#{course_id}#{user_id}"))
 
 
@@ -95,10 +116,20 @@ def enroll_many(
 
     Each user is one enroll() (one transaction, seat included), run ``concurrency`` at a
     time, so a seat is taken only by an enrollment that was written. Enrollment ids
-    derive from (order, course, user): re-running after a partial failure finds the
-    enrollments already made (``ALREADY_ENROLLED``) and takes no extra seat.
-    A user who is not valid gets ``INVALID``; when seats run out, ``NO_SEAT`` (unless
-    the user's enrollment exists by then: ``ALREADY_ENROLLED``).
+    derive from (tenant, order, course, user): re-running after a partial failure finds
+    the enrollments already made (``ALREADY_ENROLLED``) and takes no extra seat. A user
+    whose enrollment was canceled is enrolled again, under the next id of the same
+    derivation (a canceled id is spent).
+
+    One result per input entry, in input order, whatever happens to the others: a user
+    who is not valid gets ``INVALID``; when seats run out, ``NO_SEAT`` (unless the
+    user's enrollment exists by then: ``ALREADY_ENROLLED``); a user listed again gets
+    the first listing's result as ``ALREADY_ENROLLED`` (``INVALID`` if the details
+    differ); an error for one user is ``FAILED`` for that user, with nothing written
+    for them.
+
+    Raises, before writing anything: ``OrderNotFound``, ``OrderOwnershipConflict`` (the
+    order is another organization's), ``InvalidInput``.
     """
     now = require_aware(now)
     require_instance("course", course, Course)
@@ -107,23 +138,26 @@ def enroll_many(
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidInput("concurrency must be a positive int")
 
-    ledger = seat_ledger(order_id=order_id, persistence_layer=persistence_layer)
+    # Only the tenant's seats (and another organization's order is refused here).
+    ledger = seat_ledger(order_id=order_id, persistence_layer=persistence_layer, org_id=tenant.id)
     holders = ledger.holders()
-    pool = _SeatPool([seat for seat in ledger.available(course.id) if seat.org_id == tenant.id])
+    released = {
+        record.enrollment_id
+        for record in ledger.seats
+        if record.status is SeatStatus.ROLLBACK and record.enrollment_id is not None
+    }
+    # Seats of the course and of the original layout (course unknown): enroll() checks
+    # the seat's course in its transaction and refuses a seat of other terms.
+    pool = _SeatPool(
+        [
+            record.vacancy
+            for record in ledger.seats
+            if record.status is SeatStatus.AVAILABLE and record.course_id in (course.id, None)
+        ]
+    )
 
-    def enroll_one(candidate: User | Mapping[str, Any]) -> BulkResult:
-        try:
-            user = candidate if isinstance(candidate, User) else User.model_validate(candidate)
-        except ValidationError as error:
-            user_id = candidate.get("id") if isinstance(candidate, Mapping) else None
-            return BulkResult(
-                str(user_id) if user_id is not None else None,
-                BulkOutcome.INVALID,
-                detail=str(error),
-            )
-        enrollment_id = bulk_enrollment_id(order_id, course.id, user.id)
-        if enrollment_id in holders:
-            return BulkResult(user.id, BulkOutcome.ALREADY_ENROLLED, enrollment_id)
+    def enroll_with_a_seat(user: User, enrollment_id: str) -> BulkResult | None:
+        """The user's result, or ``None`` when ``enrollment_id`` is a canceled one."""
         enrollment = Enrollment(id=enrollment_id, user=user, course=course)
         while (seat := pool.take()) is not None:
             try:
@@ -137,22 +171,96 @@ def enroll_many(
                     now=now,
                 )
             except VacancyUnavailable:
-                continue  # taken since the ledger was read: try the next seat
+                continue  # taken since the ledger was read, or of other terms: next seat
+            except CanceledEnrollmentId:
+                pool.give_back(seat)
+                return None
             except DeduplicationConflictError as conflict:
                 pool.give_back(seat)
                 return BulkResult(user.id, BulkOutcome.ALREADY_ENROLLED, None, str(conflict))
+            except EnrollmentIdConflict:
+                pool.give_back(seat)
+                detail = "this user's enrollment exists with other user details or course terms"
+                return BulkResult(user.id, BulkOutcome.INVALID, enrollment_id, detail)
             except InvalidInput as error:
                 pool.give_back(seat)
                 return BulkResult(user.id, BulkOutcome.INVALID, enrollment_id, str(error))
+            except EnrollkitError as error:
+                pool.give_back(seat)
+                return BulkResult(user.id, BulkOutcome.FAILED, enrollment_id, str(error))
             if outcome is EnrollOutcome.CREATED:
                 return BulkResult(user.id, BulkOutcome.ENROLLED, enrollment_id)
             pool.give_back(seat)
             return BulkResult(user.id, BulkOutcome.ALREADY_ENROLLED, enrollment_id)
         # No seat left. The ledger was read before this run's writes: another run may
         # have enrolled this user since (taking the seats this one counted on).
-        if persistence_layer.get_item(keys.enrollment_key(enrollment_id)) is not None:
+        try:
+            existing = persistence_layer.get_item(enrollment_layout.root_key(enrollment_id))
+        except EnrollkitError as error:
+            return BulkResult(user.id, BulkOutcome.FAILED, enrollment_id, str(error))
+        if existing is not None and not enrollment_layout.is_canceled(existing):
             return BulkResult(user.id, BulkOutcome.ALREADY_ENROLLED, enrollment_id)
         return BulkResult(user.id, BulkOutcome.NO_SEAT, enrollment_id)
 
+    def enroll_one(user: User) -> BulkResult:
+        # Enrolled by a version that derived ids without the tenant: still recognised
+        # (the ledger lists only the tenant's own seats, so the holder is the tenant's).
+        earlier_id = _tenantless_enrollment_id(order_id, course.id, user.id)
+        if earlier_id in holders:
+            return BulkResult(user.id, BulkOutcome.ALREADY_ENROLLED, earlier_id)
+        for generation in range(MAX_GENERATIONS):
+            enrollment_id = bulk_enrollment_id(tenant.id, order_id, course.id, user.id, generation)
+            if enrollment_id in holders:
+                return BulkResult(user.id, BulkOutcome.ALREADY_ENROLLED, enrollment_id)
+            if enrollment_id in released:
+                continue  # canceled, its seat given back: a spent id
+            result = enroll_with_a_seat(user, enrollment_id)
+            if result is not None:
+                return result
+        detail = f"enrolled and canceled {MAX_GENERATIONS} times in this course and order"
+        return BulkResult(user.id, BulkOutcome.FAILED, None, detail)
+
+    parsed = [_parse_user(candidate) for candidate in users]
+    first_listing: dict[str, int] = {}
+    for index, entry in enumerate(parsed):
+        if isinstance(entry, User):
+            first_listing.setdefault(entry.id, index)
+    firsts = sorted(first_listing.values())
     with ThreadPoolExecutor(max_workers=concurrency) as executor:
-        return list(executor.map(enroll_one, users))
+        done = dict(zip(firsts, executor.map(enroll_one, [parsed[i] for i in firsts]), strict=True))
+    results: list[BulkResult] = []
+    for index, entry in enumerate(parsed):
+        if isinstance(entry, BulkResult):
+            results.append(entry)
+        elif index in done:
+            results.append(done[index])
+        else:
+            first = first_listing[entry.id]
+            results.append(_listed_again(entry, parsed[first], done[first]))
+    return results
+
+
+def _parse_user(candidate: User | Mapping[str, Any]) -> User | BulkResult:
+    """A valid user, or the ``INVALID`` result of this entry."""
+    if isinstance(candidate, User):
+        return candidate  # enroll() validates it again
+    try:
+        return User.model_validate(candidate)
+    except ValidationError as error:
+        user_id = candidate.get("id") if isinstance(candidate, Mapping) else None
+        return BulkResult(
+            str(user_id) if user_id is not None else None, BulkOutcome.INVALID, detail=str(error)
+        )
+
+
+def _listed_again(user: User, first: User | BulkResult, result: BulkResult) -> BulkResult:
+    """The result of a user listed again: the first listing's, which alone was enrolled."""
+    if first != user:
+        detail = "listed earlier in this call with other details; the first listing counts"
+        return BulkResult(user.id, BulkOutcome.INVALID, result.enrollment_id, detail)
+    outcome = (
+        BulkOutcome.ALREADY_ENROLLED
+        if result.outcome in (BulkOutcome.ENROLLED, BulkOutcome.ALREADY_ENROLLED)
+        else result.outcome
+    )
+    return BulkResult(user.id, outcome, result.enrollment_id, "listed earlier in this call")

@@ -8,27 +8,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr
-
-from enrollkit import keys
 from enrollkit.errors import (
     CancelNotAllowed,
     EnrollmentNotFound,
     OrderNotFound,
     TransactionCanceled,
 )
-from enrollkit.models import Author, EnrollmentStatus, SeatStatus, Vacancy
+from enrollkit.layout import enrollment as enrollment_layout
+from enrollkit.layout import lock, order, seat
+from enrollkit.layout.enrollment import CancelRecord, EnrollmentItems
+from enrollkit.layout.table import expired, item_absent, item_exists
+from enrollkit.models import Author, Vacancy
 from enrollkit.operations._validation import (
     require_enrollment_id,
     require_identifier,
     require_instance,
 )
-from enrollkit.operations.seats import generated_item
 from enrollkit.persistence.base import PersistenceLayer
-from enrollkit.timing import iso, require_aware, ttl
+from enrollkit.timing import require_aware
 from enrollkit.transaction.builder import TransactionBuilder
-
-_CANCELED = EnrollmentStatus.CANCELED.value
 
 
 @dataclass(frozen=True)
@@ -47,30 +45,13 @@ class _LockTakenOver(TransactionCanceled):
     """The lock item now belongs to a newer enrollment (ours expired): leave it alone."""
 
 
-@dataclass(frozen=True)
-class _EnrollmentItems:
-    """The enrollment's item collection, as read by the one Query cancel() makes."""
-
-    by_sk: Mapping[str, Mapping[str, Any]]
-
-    @property
-    def root(self) -> Mapping[str, Any] | None:
-        return self.by_sk.get(keys.ENROLLMENT_SK)
-
-    def get(self, sk: str) -> Mapping[str, Any] | None:
-        return self.by_sk.get(sk)
-
-    @property
-    def schedule_sks(self) -> list[str]:
-        return [sk for sk in self.by_sk if sk.startswith(keys.SCHEDULES_PREFIX)]
-
-
 def cancel(
     enrollment_id: str,
     *,
     author: Author,
     persistence_layer: PersistenceLayer,
     tenant_id: str | None = None,
+    idempotency_key: str | None = None,
     now: datetime | None = None,
 ) -> CancelResult:
     """Cancel an enrollment: status CANCELED, who canceled it, every schedule and its lock
@@ -82,6 +63,10 @@ def cancel(
         persistence_layer: Where the enrollment lives.
         tenant_id: When given, the enrollment must belong to this tenant (else
             ``EnrollmentNotFound``, so one tenant cannot probe another's ids).
+        idempotency_key: Your key for this cancel (an id: a UUID, a request id). A
+            retry with the same key, after a lost response or a crash, returns the same
+            ``CancelResult`` (the same returned seat) instead of ``CancelNotAllowed``.
+            It is stored in the ``canceled_date`` item.
         now: The cancel time, timezone-aware; default the current UTC time.
 
     Returns:
@@ -90,7 +75,8 @@ def cancel(
 
     Raises:
         EnrollmentNotFound: No such enrollment, or ``tenant_id`` given and different.
-        CancelNotAllowed: No cancel policy, its window has passed, or already canceled.
+        CancelNotAllowed: No cancel policy, its window has passed, or already canceled
+            (by another call than one with this ``idempotency_key``).
         OrderNotFound: The order of the enrollment's seat does not exist.
         InvalidInput: A bad id, a naive ``now``, an argument of the wrong type.
     """
@@ -99,156 +85,153 @@ def cancel(
     require_instance("author", author, Author)
     if tenant_id is not None:
         require_identifier("tenant_id", tenant_id)
+    if idempotency_key is not None:
+        require_identifier("idempotency_key", idempotency_key)
 
-    items = _EnrollmentItems(
-        {item[keys.SORT_KEY]: item for item in persistence_layer.query(enrollment_id)}
-    )
+    items = EnrollmentItems.of(enrollment_id, persistence_layer.query(enrollment_id))
     root = items.root
-    if root is None or (tenant_id is not None and root.get("metadata__tenant_id") != tenant_id):
+    if root is None or (tenant_id is not None and enrollment_layout.tenant_of(root) != tenant_id):
         raise EnrollmentNotFound(f"no enrollment {enrollment_id!r}")
-    if root.get("status") == _CANCELED:
+    if enrollment_layout.is_canceled(root):
+        done = _earlier_cancel(items.canceled_date, idempotency_key)
+        if done is not None:
+            return CancelResult(enrollment_id=enrollment_id, returned_seat=done.returned_seat)
         raise CancelNotAllowed(f"enrollment {enrollment_id!r} is already canceled")
-    policy = items.get(keys.CANCEL_POLICY_SK)
+    policy = items.cancel_policy
     if policy is None:
         raise CancelNotAllowed(f"enrollment {enrollment_id!r} has no cancel policy")
-    if _expired(policy, now):
+    if expired(policy, now):
         raise CancelNotAllowed(f"the cancel window of enrollment {enrollment_id!r} has passed")
 
-    request_token = str(uuid.uuid4())
-    returned_seat = _new_seat(items)
+    record = CancelRecord(
+        request_token=str(uuid.uuid4()),
+        idempotency_key=idempotency_key,
+        returned_seat=_new_seat(items),
+    )
     # An expired lock blocks nobody, DynamoDB's TTL deletes it, and it may already be a
     # newer enrollment's: release only a live one (still conditioned on owning it).
-    lock_metadata = items.get(keys.LOCK_METADATA_SK)
-    release_lock = lock_metadata is not None and not _expired(lock_metadata, now)
+    lock_metadata = items.lock_metadata
+    release_lock = lock_metadata is not None and not expired(lock_metadata, now)
     try:
-        _send(persistence_layer, items, author, now, request_token, returned_seat, release_lock)
+        applied = _send(persistence_layer, items, author, now, record, release_lock)
     except _LockTakenOver:
         # Only with clocks out of step: our lock was taken between our read and our write.
-        _send(persistence_layer, items, author, now, request_token, returned_seat, False)
-    return CancelResult(enrollment_id=enrollment_id, returned_seat=returned_seat)
+        applied = _send(persistence_layer, items, author, now, record, False)
+    return CancelResult(enrollment_id=enrollment_id, returned_seat=applied.returned_seat)
+
+
+def _earlier_cancel(
+    canceled_date: Mapping[str, Any] | None, idempotency_key: str | None
+) -> CancelRecord | None:
+    """The stored cancel, when it was made with this idempotency key (a retry of it)."""
+    if canceled_date is None or idempotency_key is None:
+        return None
+    earlier = enrollment_layout.parse_cancel_record(canceled_date)
+    return earlier if earlier.idempotency_key == idempotency_key else None
 
 
 def _send(
     persistence_layer: PersistenceLayer,
-    items: _EnrollmentItems,
+    items: EnrollmentItems,
     author: Author,
     now: datetime,
-    request_token: str,
-    returned_seat: Vacancy | None,
+    record: CancelRecord,
     release_lock: bool,
-) -> None:
+) -> CancelRecord:
+    """Send the cancel; the cancel that applied: ``record``, or an earlier one with the
+    same idempotency key."""
     root = items.root
     assert root is not None
-    enrollment_id = str(root[keys.PARTITION_KEY])
+    enrollment_id = items.enrollment_id
     try:
         # The builder's own ClientRequestToken covers re-sends of this very request;
         # request_token, stored in canceled_date, lets a later attempt recognise it.
         with persistence_layer.transact_writer() as transaction:
             # First, so that a retry of an applied cancel fails here and is recognised.
             transaction.put(
-                item={
-                    **keys.enrollment_item_key(enrollment_id, keys.CANCELED_DATE_SK).as_key(),
-                    "author": author.model_dump(mode="json"),
-                    "create_date": iso(now),
-                    "request_token": request_token,
-                },
-                cond=Attr(keys.SORT_KEY).not_exists(),
+                item=enrollment_layout.canceled_date_item(enrollment_id, author, now, record),
+                cond=item_absent(),
                 exc_cls=_AlreadyCanceled,
             )
             transaction.update(
-                key=keys.enrollment_key(enrollment_id),
-                set={"status": _CANCELED, "update_date": iso(now)},
-                cond=Attr("status").ne(_CANCELED)
-                & Attr("metadata__tenant_id").eq(root.get("metadata__tenant_id")),
+                key=enrollment_layout.root_key(enrollment_id),
+                set=enrollment_layout.canceled_changes(now),
+                cond=enrollment_layout.cancelable_for(enrollment_layout.tenant_of(root)),
                 exc_cls=CancelNotAllowed,
             )
             transaction.delete(
-                key=keys.enrollment_item_key(enrollment_id, keys.CANCEL_POLICY_SK),
-                cond=Attr(keys.SORT_KEY).exists()
-                & (Attr(keys.TTL_ATTRIBUTE).not_exists() | Attr(keys.TTL_ATTRIBUTE).gt(ttl(now))),
+                key=enrollment_layout.cancel_policy_key(enrollment_id),
+                cond=enrollment_layout.cancel_policy_live(now),
                 exc_cls=CancelNotAllowed,
             )
-            for sk in items.schedule_sks:
-                transaction.delete(key=keys.enrollment_item_key(enrollment_id, sk))
-            lock_metadata = items.get(keys.LOCK_METADATA_SK)
+            for schedule_key in items.schedule_keys:
+                transaction.delete(key=schedule_key)
+            lock_metadata = items.lock_metadata
             if lock_metadata is not None:
-                transaction.delete(
-                    key=keys.enrollment_item_key(enrollment_id, keys.LOCK_METADATA_SK)
-                )
+                transaction.delete(key=lock.lock_metadata_key(enrollment_id))
                 if release_lock:
                     transaction.delete(
-                        key=keys.lock_item_key(str(lock_metadata["hash"])),
-                        cond=Attr("enrollment_id").not_exists()
-                        | Attr("enrollment_id").eq(enrollment_id),
+                        key=lock.lock_item_key(lock.locked_hash(lock_metadata)),
+                        cond=lock.held_by(enrollment_id),
                         exc_cls=_LockTakenOver,
                     )
-            if returned_seat is not None:
-                _return_seat(transaction, persistence_layer, items, returned_seat, now)
+            if record.returned_seat is not None:
+                _return_seat(transaction, persistence_layer, items, record.returned_seat, now)
     except _AlreadyCanceled as already:
         previous = already.failed_item or {}
-        if previous.get("request_token") == request_token:
-            return  # our own earlier attempt was applied; its response was lost
+        if enrollment_layout.parse_cancel_record(previous).request_token == record.request_token:
+            return record  # our own earlier attempt was applied; its response was lost
+        earlier = _earlier_cancel(previous, record.idempotency_key)
+        if earlier is not None:
+            return earlier  # a concurrent call with the same key applied it
         raise CancelNotAllowed(
             f"enrollment {enrollment_id!r} is already canceled",
             reasons=already.reasons,
             failed_index=already.failed_index,
         ) from None
+    return record
 
 
-def _expired(item: Mapping[str, Any], now: datetime) -> bool:
-    deadline = item.get(keys.TTL_ATTRIBUTE)
-    return isinstance(deadline, int) and deadline <= ttl(now)
-
-
-def _new_seat(items: _EnrollmentItems) -> Vacancy | None:
+def _new_seat(items: EnrollmentItems) -> Vacancy | None:
     """The seat cancel() will put back: same order, a new slot."""
-    parent = items.get(keys.PARENT_VACANCY_SK)
-    if parent is None:
+    taken = items.taken_seat
+    if taken is None:
         return None
-    org_id = str(parent["vacancy"][keys.PARTITION_KEY]).removeprefix(keys.VACANCIES_PREFIX)
-    return Vacancy(org_id=org_id, order_id=str(parent["order_id"]), slot_id=str(uuid.uuid4()))
+    return Vacancy(org_id=taken.org_id, order_id=taken.order_id, slot_id=str(uuid.uuid4()))
 
 
 def _return_seat(
     transaction: TransactionBuilder,
     persistence_layer: PersistenceLayer,
-    items: _EnrollmentItems,
-    seat: Vacancy,
+    items: EnrollmentItems,
+    new_seat: Vacancy,
     now: datetime,
 ) -> None:
-    root, parent = items.root, items.get(keys.PARENT_VACANCY_SK)
-    assert root is not None and parent is not None
-    enrollment_id = str(root[keys.PARTITION_KEY])
+    root, taken = items.root, items.taken_seat
+    assert root is not None and taken is not None
     orders = persistence_layer.order_table_name
-    old_slot = str(parent["vacancy"][keys.SORT_KEY]).removeprefix(f"{seat.order_id}#")
-    course = root["course"]
+    course = enrollment_layout.course_of(root)
     transaction.delete(
-        key=keys.enrollment_item_key(enrollment_id, keys.PARENT_VACANCY_SK),
-        cond=Attr(keys.SORT_KEY).exists(),
+        key=seat.parent_vacancy_key(items.enrollment_id),
+        cond=item_exists(),
         exc_cls=CancelNotAllowed,
     )
     transaction.condition(
-        key=keys.order_key(seat.order_id),
-        cond=Attr(keys.SORT_KEY).exists(),
+        key=order.order_key(new_seat.order_id),
+        cond=order.order_exists(),
         exc_cls=OrderNotFound,
         table_name=orders,
     )
-    transaction.put(
-        item={
-            **keys.seat_key(seat.org_id, seat.order_id, seat.slot_id).as_key(),
-            "course": course,
-            "create_date": iso(now),
-        },
-        cond=Attr(keys.SORT_KEY).not_exists(),
-    )
+    transaction.put(item=seat.seat_item(new_seat, course, now), cond=item_absent())
+    rolled_back = seat.mark_rolled_back(now)
     transaction.update(
-        key=keys.generated_item_key(seat.order_id, old_slot),
-        set={"status": SeatStatus.ROLLBACK.value, "update_date": iso(now)},
-        cond=Attr(keys.SORT_KEY).exists(),
+        key=seat.record_key(taken.order_id, taken.slot_id),
+        set=rolled_back.set,
+        cond=rolled_back.cond,
         table_name=orders,
     )
     transaction.put(
-        item=generated_item(seat, course_id=str(course["id"]), now=now),
-        cond=Attr(keys.SORT_KEY).not_exists(),
+        item=seat.available_record(new_seat, course_id=course.id, now=now),
+        cond=item_absent(),
         table_name=orders,
     )

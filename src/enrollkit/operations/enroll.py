@@ -2,40 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from boto3.dynamodb.conditions import Attr
-
-from enrollkit import keys
 from enrollkit.errors import (
+    CanceledEnrollmentId,
     CancellationReason,
     DeduplicationConflictError,
     EnrollmentIdConflict,
-    OrderNotFound,
+    InvalidInput,
     TransactionCanceled,
     VacancyUnavailable,
 )
+from enrollkit.layout import enrollment as enrollment_layout
+from enrollkit.layout import lock, order, schedule, seat
 from enrollkit.models import (
     CancelPolicy,
     DeduplicationWindow,
     Enrollment,
+    EnrollmentStatus,
     EnrollOutcome,
-    SeatStatus,
     Tenant,
     Vacancy,
 )
 from enrollkit.operations._validation import require_instance
+from enrollkit.operations.orders import OrderRefused, order_refusal
 from enrollkit.persistence.base import PersistenceLayer
-from enrollkit.timing import (
-    cancel_deadline,
-    enrollment_schedule,
-    iso,
-    lock_expiry,
-    require_aware,
-    ttl,
-)
+from enrollkit.timing import enrollment_schedule, lock_expiry, require_aware
 from enrollkit.transaction.builder import TransactionBuilder
 
 
@@ -79,15 +72,25 @@ def enroll(
     Raises:
         DeduplicationConflictError: The lock is held by another, unexpired enrollment.
         EnrollmentIdConflict: The id exists with another user, course or tenant.
+        CanceledEnrollmentId: (an ``EnrollmentIdConflict``) this very enrollment exists
+            and was canceled: an id is used once, enroll again with a new one.
         VacancyUnavailable: The seat is used, missing, for another course, or of another
             organization than ``tenant``.
         OrderNotFound: The seat's order does not exist.
+        OrderOwnershipConflict: The seat's order belongs to another organization.
         InvalidInput: A naive ``now``, a window not shorter than the access period, an
-            argument of the wrong type.
+            argument of the wrong type, a status other than PENDING, a key over
+            DynamoDB's size limits.
     """
     now = require_aware(now)
     require_instance("enrollment", enrollment, Enrollment)
     require_instance("tenant", tenant, Tenant)
+    if enrollment.status is not EnrollmentStatus.PENDING:
+        # A new enrollment is PENDING. A CANCELED one would take a seat and a lock that
+        # cancel() then refuses to give back; the others skip the lifecycle's steps.
+        raise InvalidInput(
+            f"enroll() writes new enrollments, which are PENDING, not {enrollment.status.value}"
+        )
     if vacancy is not None:
         require_instance("vacancy", vacancy, Vacancy)
         if vacancy.org_id != tenant.id:
@@ -95,51 +98,51 @@ def enroll(
             raise VacancyUnavailable(
                 f"the seat belongs to organization {vacancy.org_id!r}, not to the tenant"
             )
+        seat.require_keys_fit(vacancy)
     if deduplication_window is not None:
         require_instance("deduplication_window", deduplication_window, DeduplicationWindow)
     if cancel_policy is not None:
         require_instance("cancel_policy", cancel_policy, CancelPolicy)
 
-    created = iso(now)
-    root = _enrollment_item(enrollment, tenant, created)
+    root = enrollment_layout.root_item(enrollment, tenant, now)
     try:
         with persistence_layer.transact_writer() as transaction:
             transaction.put(
-                item=root, cond=Attr(keys.PARTITION_KEY).not_exists(), exc_cls=_EnrollmentIdTaken
+                item=root, cond=enrollment_layout.root_is_new(), exc_cls=_EnrollmentIdTaken
             )
-            transaction.put(
-                item={
-                    **keys.enrollment_item_key(enrollment.id, keys.TENANT_SK).as_key(),
-                    "tenant_id": f"ORG#{tenant.id}",
-                    "name": tenant.name,
-                    "create_date": created,
-                }
-            )
-            _schedule(transaction, enrollment, now)
+            transaction.put(item=enrollment_layout.tenant_item(enrollment.id, tenant, now))
+            for event, due in enrollment_schedule(now, enrollment.course.access_period).items():
+                transaction.put(item=schedule.schedule_item(enrollment, event, due, now))
             _lock(transaction, enrollment, tenant.id, now, deduplication_window)
             if vacancy is not None:
-                _consume_seat(transaction, persistence_layer, enrollment, vacancy, created)
+                _consume_seat(transaction, persistence_layer, enrollment, vacancy, now)
             if cancel_policy is not None:
-                policy: dict[str, Any] = {
-                    **keys.enrollment_item_key(enrollment.id, keys.CANCEL_POLICY_SK).as_key(),
-                    "create_date": created,
-                }
-                if cancel_policy.days is not None:
-                    policy["ttl"] = ttl(cancel_deadline(now, cancel_policy.days))
-                transaction.put(item=policy)
+                transaction.put(
+                    item=enrollment_layout.cancel_policy_item(enrollment.id, cancel_policy, now)
+                )
     except DeduplicationConflictError as conflict:
         holder = conflict.failed_item
-        if holder is not None and holder.get("tenant_id") == tenant.id:
+        if holder is not None and lock.holder_tenant(holder) == tenant.id:
             raise
         # The lock is shared by all tenants; another tenant's holder stays anonymous.
         raise DeduplicationConflictError(
             reasons=_without_items(conflict.reasons), failed_index=conflict.failed_index
         ) from None
+    except OrderRefused as refused:
+        assert vacancy is not None
+        raise order_refusal(refused, vacancy.order_id) from None
     except _EnrollmentIdTaken as taken:
         existing = taken.failed_item or persistence_layer.get_item(
-            keys.enrollment_key(enrollment.id)
+            enrollment_layout.root_key(enrollment.id)
         )
-        if existing is not None and _same_enrollment(existing, root):
+        if existing is not None and enrollment_layout.same_enrollment(existing, root):
+            if enrollment_layout.is_canceled(existing):
+                # Not "already enrolled": it was, and was canceled. The id is spent.
+                raise CanceledEnrollmentId(
+                    f"enrollment {enrollment.id!r} was canceled; enroll again with a new id",
+                    reasons=_without_items(taken.reasons),
+                    failed_index=taken.failed_index,
+                ) from None
             return EnrollOutcome.ALREADY_ENROLLED
         raise EnrollmentIdConflict(
             f"enrollment {enrollment.id!r} exists with another user, course or tenant",
@@ -154,38 +157,6 @@ def _without_items(reasons: Sequence[CancellationReason]) -> list[CancellationRe
     return [CancellationReason(reason.code, reason.message) for reason in reasons]
 
 
-def _enrollment_item(enrollment: Enrollment, tenant: Tenant, created: str) -> dict[str, Any]:
-    return {
-        **enrollment.model_dump(mode="json"),
-        keys.SORT_KEY: keys.ENROLLMENT_SK,
-        "create_date": created,
-        "metadata__tenant_id": tenant.id,
-        "metadata__related_ids": {tenant.id, enrollment.user.id},
-    }
-
-
-def _same_enrollment(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    """Same user, course and tenant: the enrollment a retry would have written."""
-    return all(
-        existing.get(name) == wanted[name] for name in ("user", "course", "metadata__tenant_id")
-    )
-
-
-def _schedule(transaction: TransactionBuilder, enrollment: Enrollment, now: datetime) -> None:
-    user, course = enrollment.user, enrollment.course
-    for event, due in enrollment_schedule(now, course.access_period).items():
-        transaction.put(
-            item={
-                **keys.schedule_key(enrollment.id, event).as_key(),
-                "name": user.name,
-                "email": user.email,
-                "course": course.name,
-                "create_date": iso(now),
-                "ttl": ttl(due),
-            }
-        )
-
-
 def _lock(
     transaction: TransactionBuilder,
     enrollment: Enrollment,
@@ -198,41 +169,23 @@ def _lock(
     The lock is free when absent or expired: DynamoDB deletes expired items up to
     days late, so an expired lock that still exists must not block.
     """
-    lock_key = keys.lock_key(enrollment.user.id, enrollment.course.id)
-    lock_is_free = Attr(keys.SORT_KEY).not_exists() | Attr(keys.TTL_ATTRIBUTE).lte(ttl(now))
+    lock_key = lock.lock_key(enrollment.user.id, enrollment.course.id)
     if window is None:  # only check that nobody holds the lock
-        transaction.condition(key=lock_key, cond=lock_is_free, exc_cls=DeduplicationConflictError)
+        transaction.condition(
+            key=lock_key, cond=lock.lock_is_free(now), exc_cls=DeduplicationConflictError
+        )
         return
     # Raises InvalidInput for an impossible window; the block then sends nothing.
-    lock_until = lock_expiry(now, enrollment.course.access_period, window.offset_days)
-    created, lock_ttl = iso(now), ttl(lock_until)
+    until = lock_expiry(now, enrollment.course.access_period, window.offset_days)
     transaction.put(
-        item={
-            **lock_key.as_key(),
-            "enrollment_id": enrollment.id,
-            # Lets a conflict show the holder to its own tenant only.
-            "tenant_id": tenant_id,
-            "create_date": created,
-            "ttl": lock_ttl,
-        },
-        cond=lock_is_free,
+        item=lock.lock_item(
+            lock_key, enrollment_id=enrollment.id, tenant_id=tenant_id, now=now, until=until
+        ),
+        cond=lock.lock_is_free(now),
         exc_cls=DeduplicationConflictError,
     )
-    transaction.put(
-        item={
-            **keys.enrollment_item_key(enrollment.id, keys.LOCK_METADATA_SK).as_key(),
-            "hash": lock_key.sk,
-            "create_date": created,
-            "ttl": lock_ttl,
-        }
-    )
-    transaction.put(
-        item={
-            **keys.enrollment_item_key(enrollment.id, keys.DEDUPLICATION_WINDOW_SK).as_key(),
-            "offset_days": window.offset_days,
-            "create_date": created,
-        }
-    )
+    transaction.put(item=lock.lock_metadata_item(enrollment.id, lock_key, now=now, until=until))
+    transaction.put(item=lock.deduplication_window_item(enrollment.id, window, now))
 
 
 def _consume_seat(
@@ -240,38 +193,29 @@ def _consume_seat(
     persistence_layer: PersistenceLayer,
     enrollment: Enrollment,
     vacancy: Vacancy,
-    created: str,
+    now: datetime,
 ) -> None:
-    seat = keys.seat_key(vacancy.org_id, vacancy.order_id, vacancy.slot_id)
     orders = persistence_layer.order_table_name
-    # Seats move only while their order exists (cancel() needs it to return the seat).
+    # Seats move only while their order exists (cancel() needs it to return the seat),
+    # and only the owner's (an order from before owners has none: the seat's own
+    # organization, checked against the tenant, is then what counts).
     transaction.condition(
-        key=keys.order_key(vacancy.order_id),
-        cond=Attr(keys.SORT_KEY).exists(),
-        exc_cls=OrderNotFound,
+        key=order.order_key(vacancy.order_id),
+        cond=order.order_usable_by(vacancy.org_id),
+        exc_cls=OrderRefused,
         table_name=orders,
     )
     transaction.delete(
-        key=seat,
-        cond=Attr(keys.SORT_KEY).exists() & Attr("course.id").eq(enrollment.course.id),
+        key=seat.seat_key(vacancy),
+        cond=seat.seat_is_for(enrollment.course),
         exc_cls=VacancyUnavailable,
     )
+    used = seat.mark_used(enrollment.id, now)
     transaction.update(
-        key=keys.generated_item_key(vacancy.order_id, vacancy.slot_id),
-        set={
-            "status": SeatStatus.USED.value,
-            "update_date": created,
-            "enrollment_id": enrollment.id,
-        },
-        cond=Attr("status").eq(SeatStatus.AVAILABLE.value),
+        key=seat.record_key(vacancy.order_id, vacancy.slot_id),
+        set=used.set,
+        cond=used.cond,
         exc_cls=VacancyUnavailable,
         table_name=orders,
     )
-    transaction.put(
-        item={
-            **keys.enrollment_item_key(enrollment.id, keys.PARENT_VACANCY_SK).as_key(),
-            "vacancy": seat.as_key(),
-            "order_id": vacancy.order_id,
-            "create_date": created,
-        }
-    )
+    transaction.put(item=seat.parent_vacancy_item(enrollment.id, vacancy, now))

@@ -5,20 +5,23 @@ enroll() consumes a seat and cancel() returns one; both live with those operatio
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from boto3.dynamodb.conditions import Attr
-
-from enrollkit import keys
 from enrollkit.errors import InvalidInput, OrderNotFound, TransactionCanceled
+from enrollkit.layout import order, seat
+from enrollkit.layout.seat import SeatRecord
+from enrollkit.layout.table import SORT_KEY, item_absent
 from enrollkit.models import Course, SeatStatus, Vacancy
 from enrollkit.operations._validation import require_identifier, require_instance
+from enrollkit.operations.orders import OrderRefused, order_refusal, require_usable
 from enrollkit.persistence.base import PersistenceLayer
-from enrollkit.timing import iso, require_aware
+from enrollkit.timing import require_aware
+
+__all__ = ["MAX_SEATS_PER_CALL", "SeatLedger", "SeatRecord", "add_vacancies", "seat_ledger"]
 
 MAX_SEATS_PER_CALL = 10_000
 # Two writes per seat, plus the check that the order exists: 49 * 2 + 1 <= 100.
@@ -61,9 +64,14 @@ def add_vacancies(
     if not 1 <= quantity <= MAX_SEATS_PER_CALL:
         raise InvalidInput(f"quantity must be between 1 and {MAX_SEATS_PER_CALL}")
 
+    # Every key is built (and its size checked) before anything is written.
+    seat.require_seat_keys_fit(org_id, order_id)
     orders = persistence_layer.order_table_name
-    if persistence_layer.get_item(keys.order_key(order_id), table_name=orders) is None:
+    existing_order = persistence_layer.get_item(order.order_key(order_id), table_name=orders)
+    if existing_order is None:
         raise OrderNotFound(f"order {order_id!r} does not exist")
+    owner = order.owner_of(existing_order)
+    require_usable(owner, order_id, org_id)
     seats = [
         Vacancy(org_id=org_id, order_id=order_id, slot_id=_slot_id(org_id, order_id, course, n))
         for n in range(1, quantity + 1)
@@ -72,9 +80,9 @@ def add_vacancies(
     # the next round sees them. Every round makes progress, so this ends.
     for _ in range(quantity + 1):
         existing = {
-            item[keys.SORT_KEY].removeprefix(keys.GENERATED_ITEMS_PREFIX)
+            seat.record_slot(item)
             for item in persistence_layer.query(
-                order_id, sk_prefix=keys.GENERATED_ITEMS_PREFIX, table_name=orders
+                order_id, sk_prefix=seat.GENERATED_ITEMS_PREFIX, table_name=orders
             )
         }
         missing = [seat for seat in seats if seat.slot_id not in existing]
@@ -83,10 +91,18 @@ def add_vacancies(
         try:
             for start in range(0, len(missing), _SEATS_PER_TRANSACTION):
                 _write_seats(
-                    persistence_layer, missing[start : start + _SEATS_PER_TRANSACTION], course, now
+                    persistence_layer,
+                    missing[start : start + _SEATS_PER_TRANSACTION],
+                    course,
+                    now,
+                    # An order from before owners: the first organization to add seats
+                    # owns it, recorded with its first seats.
+                    claim=owner is None and start == 0,
                 )
         except _SlotTaken:
             continue
+        except OrderRefused as refused:
+            raise order_refusal(refused, order_id) from None
     raise AssertionError("unreachable: every round writes at least one seat")  # pragma: no cover
 
 
@@ -95,55 +111,43 @@ def _slot_id(org_id: str, order_id: str, course: Course, number: int) -> str:
 
 
 def _write_seats(
-    persistence_layer: PersistenceLayer, seats: list[Vacancy], course: Course, now: datetime
+    persistence_layer: PersistenceLayer,
+    seats: list[Vacancy],
+    course: Course,
+    now: datetime,
+    *,
+    claim: bool,
 ) -> None:
+    """One transaction: the seats, each with its record, while the order is usable by
+    their organization (``claim``: and record that organization as its owner)."""
     orders = persistence_layer.order_table_name
+    org_id, order_key = seats[0].org_id, order.order_key(seats[0].order_id)
     with persistence_layer.transact_writer() as transaction:
-        transaction.condition(
-            key=keys.order_key(seats[0].order_id),
-            cond=Attr(keys.SORT_KEY).exists(),
-            exc_cls=OrderNotFound,
-            table_name=orders,
-        )
-        for seat in seats:
+        if claim:
+            transaction.update(
+                key=order_key,
+                set=order.owner_changes(org_id, now),
+                cond=order.order_usable_by(org_id),
+                exc_cls=OrderRefused,
+                table_name=orders,
+            )
+        else:
+            transaction.condition(
+                key=order_key,
+                cond=order.order_usable_by(org_id),
+                exc_cls=OrderRefused,
+                table_name=orders,
+            )
+        for new_seat in seats:
             transaction.put(
-                item={
-                    **keys.seat_key(seat.org_id, seat.order_id, seat.slot_id).as_key(),
-                    "course": course.model_dump(mode="json"),
-                    "create_date": iso(now),
-                },
-                cond=Attr(keys.SORT_KEY).not_exists(),
-                exc_cls=_SlotTaken,
+                item=seat.seat_item(new_seat, course, now), cond=item_absent(), exc_cls=_SlotTaken
             )
             transaction.put(
-                item=generated_item(seat, course_id=course.id, now=now),
-                cond=Attr(keys.SORT_KEY).not_exists(),
+                item=seat.available_record(new_seat, course_id=course.id, now=now),
+                cond=item_absent(),
                 exc_cls=_SlotTaken,
                 table_name=orders,
             )
-
-
-def generated_item(seat: Vacancy, *, course_id: str, now: datetime) -> dict[str, Any]:
-    """The order's AVAILABLE record of a seat."""
-    return {
-        **keys.generated_item_key(seat.order_id, seat.slot_id).as_key(),
-        "status": SeatStatus.AVAILABLE.value,
-        "org_id": seat.org_id,
-        "course_id": course_id,
-        "create_date": iso(now),
-        "update_date": iso(now),
-    }
-
-
-@dataclass(frozen=True)
-class SeatRecord:
-    """One seat of an order, as the order's ledger records it."""
-
-    vacancy: Vacancy
-    course_id: str
-    status: SeatStatus
-    enrollment_id: str | None
-    """The enrollment that consumed the seat (USED and ROLLBACK seats)."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,9 @@ class SeatLedger:
 
     order_id: str
     seats: tuple[SeatRecord, ...]
+    unattributed: tuple[str, ...] = ()
+    """Slot ids of records, written before orders had owners, that name no organization
+    in an order that has no owner either: whose seats they are is unknown."""
 
     def available(self, course_id: str | None = None) -> list[Vacancy]:
         """The seats enroll() can take now, optionally for one course."""
@@ -174,9 +181,10 @@ class SeatLedger:
             if record.status is SeatStatus.USED and record.enrollment_id is not None
         }
 
-    def counts(self) -> dict[str, Counter[SeatStatus]]:
-        """Course id -> how many seats are AVAILABLE, USED, ROLLBACK."""
-        result: dict[str, Counter[SeatStatus]] = {}
+    def counts(self) -> dict[str | None, Counter[SeatStatus]]:
+        """Course id -> how many seats are AVAILABLE, USED, ROLLBACK (``None``: records of
+        the original layout whose course is not known)."""
+        result: dict[str | None, Counter[SeatStatus]] = {}
         for record in self.seats:
             result.setdefault(record.course_id, Counter())[record.status] += 1
         return result
@@ -186,31 +194,50 @@ def seat_ledger(
     *, order_id: str, persistence_layer: PersistenceLayer, org_id: str | None = None
 ) -> SeatLedger:
     """An order's seats: which are available per course, which enrollment holds each used
-    one. One Query on the orders table. Raises ``OrderNotFound``.
+    one. One Query on the orders table (plus one read per AVAILABLE record of the
+    original layout, to learn its course from its seat item).
 
-    Pass ``org_id`` (a service should: the tenant asking) to see only that organization's
-    seats; orders record no owner, so without it every organization's seats are listed.
+    Only the owner's seats are listed. Pass ``org_id`` (a service should: the tenant
+    asking): another organization's order is then ``OrderOwnershipConflict``. For an
+    order from before owners, ``org_id`` limits the ledger to that organization's seats,
+    and records that name no organization are left out (their slot ids are in
+    ``unattributed``).
+
+    Raises ``OrderNotFound``, ``OrderOwnershipConflict``, ``InvalidInput``.
     """
     require_identifier("order_id", order_id)
     if org_id is not None:
         require_identifier("org_id", org_id)
     orders = persistence_layer.order_table_name
     items = persistence_layer.query(order_id, table_name=orders)
-    if not any(item[keys.SORT_KEY] == keys.ORDER_SK for item in items):
+    order_item = next((item for item in items if order.is_order(str(item[SORT_KEY]))), None)
+    if order_item is None:
         raise OrderNotFound(f"order {order_id!r} does not exist")
-    records = tuple(
-        SeatRecord(
-            vacancy=Vacancy(
-                org_id=item["org_id"],
-                order_id=order_id,
-                slot_id=item[keys.SORT_KEY].removeprefix(keys.GENERATED_ITEMS_PREFIX),
-            ),
-            course_id=item["course_id"],
-            status=SeatStatus(item["status"]),
-            enrollment_id=item.get("enrollment_id"),
-        )
-        for item in items
-        if item[keys.SORT_KEY].startswith(keys.GENERATED_ITEMS_PREFIX)
-        and (org_id is None or item["org_id"] == org_id)
-    )
-    return SeatLedger(order_id=order_id, seats=records)
+    owner = order.owner_of(order_item)
+    if org_id is not None:
+        require_usable(owner, order_id, org_id)
+    # Only the owner's seats; for an order from before owners, only the asker's (if given).
+    wanted_org = owner or org_id
+    records: list[SeatRecord] = []
+    unattributed: list[str] = []
+    for item in items:
+        if not seat.is_record(str(item[SORT_KEY])):
+            continue
+        record = seat.parse_record(item, order_id, owner=owner)
+        if record is None:
+            unattributed.append(seat.record_slot(item))
+            continue
+        if wanted_org is not None and record.vacancy.org_id != wanted_org:
+            continue  # another organization's seat in this order (written before owners)
+        if record.course_id is None and record.status is SeatStatus.AVAILABLE:
+            record = _with_course_of_its_seat(persistence_layer, record)
+        records.append(record)
+    return SeatLedger(order_id=order_id, seats=tuple(records), unattributed=tuple(unattributed))
+
+
+def _with_course_of_its_seat(persistence_layer: PersistenceLayer, record: SeatRecord) -> SeatRecord:
+    """An AVAILABLE record of the original layout names no course: its seat item does."""
+    seat_item = persistence_layer.get_item(seat.seat_key(record.vacancy))
+    if seat_item is None:
+        return record
+    return dataclasses.replace(record, course_id=seat.seat_course_id(seat_item))

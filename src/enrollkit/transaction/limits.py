@@ -10,11 +10,21 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from enrollkit.layout.table import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES
+
 MAX_TRANSACTION_OPERATIONS = 100
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 MAX_ITEM_BYTES = 400 * 1024
-MAX_PARTITION_KEY_BYTES = 2048
-MAX_SORT_KEY_BYTES = 1024
+
+__all__ = [
+    "MAX_ITEM_BYTES",
+    "MAX_PARTITION_KEY_BYTES",
+    "MAX_SORT_KEY_BYTES",
+    "MAX_TRANSACTION_BYTES",
+    "MAX_TRANSACTION_OPERATIONS",
+    "item_size",
+    "value_size",
+]
 
 # DynamoDB's numbers: zero, or a magnitude from 1E-130 to 9.99...E+125 (38 digits; boto3's
 # serializer checks the digits, and lets exponents up to E+126 and below E-130 through).

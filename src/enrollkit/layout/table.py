@@ -1,0 +1,92 @@
+"""What every item of both tables shares: the key schema, the TTL attribute, DynamoDB's
+key size limits (checked where keys are built), and condition helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from enrollkit.errors import InvalidInput, UnreadableItem
+from enrollkit.models import KeyPair
+from enrollkit.timing import ttl
+
+if TYPE_CHECKING:
+    from boto3.dynamodb.conditions import Attr, ConditionBase
+
+PARTITION_KEY = "id"
+SORT_KEY = "sk"
+TTL_ATTRIBUTE = "ttl"
+CREATE_DATE = "create_date"
+UPDATE_DATE = "update_date"
+# DynamoDB's key size limits (the builder checks them too, as a last line).
+MAX_PARTITION_KEY_BYTES = 2048
+MAX_SORT_KEY_BYTES = 1024
+
+
+def key(pk: str, sk: str) -> KeyPair:
+    """An item key, its byte lengths checked: ids are limited in characters, DynamoDB's
+    keys in bytes (a 4-byte character counts four), so a key built from valid ids can
+    still be too long. InvalidInput here means nothing was written."""
+    if len(pk.encode()) > MAX_PARTITION_KEY_BYTES:
+        raise InvalidInput(
+            f"the partition key {pk[:40]!r}... is over DynamoDB's {MAX_PARTITION_KEY_BYTES} "
+            "bytes: use shorter ids"
+        )
+    if len(sk.encode()) > MAX_SORT_KEY_BYTES:
+        raise InvalidInput(
+            f"the sort key {sk[:40]!r}... is over DynamoDB's {MAX_SORT_KEY_BYTES} bytes: "
+            "use shorter ids"
+        )
+    return KeyPair(pk=pk, sk=sk)
+
+
+def attr(name: str) -> Attr:
+    """A condition attribute; boto3's condition classes load on first use."""
+    from boto3.dynamodb.conditions import Attr
+
+    return Attr(name)
+
+
+def item_exists() -> ConditionBase:
+    return attr(SORT_KEY).exists()
+
+
+def item_absent() -> ConditionBase:
+    return attr(SORT_KEY).not_exists()
+
+
+def absent_or_expired(now: datetime) -> ConditionBase:
+    """DynamoDB deletes expired items up to days late: an expired item counts as gone."""
+    return attr(SORT_KEY).not_exists() | attr(TTL_ATTRIBUTE).lte(ttl(now))
+
+
+def present_and_live(now: datetime) -> ConditionBase:
+    """The item exists and has no ttl, or one still ahead of ``now``."""
+    return attr(SORT_KEY).exists() & (
+        attr(TTL_ATTRIBUTE).not_exists() | attr(TTL_ATTRIBUTE).gt(ttl(now))
+    )
+
+
+def expired(item: Mapping[str, Any], now: datetime) -> bool:
+    """Whether the item's ttl has passed (an item without ttl never expires)."""
+    deadline = item.get(TTL_ATTRIBUTE)
+    return isinstance(deadline, int) and not isinstance(deadline, bool) and deadline <= ttl(now)
+
+
+def key_of(item: Mapping[str, Any]) -> KeyPair:
+    """The key of a stored item."""
+    return KeyPair(pk=str(item[PARTITION_KEY]), sk=str(item[SORT_KEY]))
+
+
+def read(item: Mapping[str, Any], name: str, kind: type[Any] = str) -> Any:
+    """Attribute ``name`` of a stored item, of type ``kind``, or a clear error naming the
+    item and the attribute (a foreign writer, a half-migrated table)."""
+    value = item.get(name)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise UnreadableItem(
+            f"item {item.get(PARTITION_KEY)!r}/{item.get(SORT_KEY)!r}: attribute {name!r} "
+            f"is {'missing' if value is None else type(value).__name__}, "
+            f"not {kind.__name__}"
+        )
+    return value
