@@ -1,0 +1,136 @@
+"""Goal 3: enrollkit's own client-side CPU on the DynamoDB path, against boto3's own cost
+of sending the very same request. HTTP is short-circuited: a botocore ``before-send``
+handler answers every request with a canned response, so only client-side work counts.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from benchmarks.goals import Goal, micros
+from benchmarks.workload import cancel_one, enroll_one, median, per_call
+from enrollkit import InMemoryPersistence
+
+GOAL = Goal("<= 0.25x", maximum=0.25)
+_FIGURES = ("enroll", "boto3 enroll", "cancel", "boto3 cancel")
+
+
+class _Body:
+    """What botocore reads a response body from."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: object) -> Iterator[bytes]:
+        yield self._data
+
+
+class CannedDynamoDB:
+    """A boto3 client whose requests never leave the process."""
+
+    def __init__(self) -> None:
+        import boto3
+
+        self.client = boto3.client(
+            "dynamodb",
+            region_name="us-east-1",
+            endpoint_url="http://127.0.0.1:9",  # never contacted
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+        self.bodies: dict[str, bytes] = {}
+        self.sent: Counter[str] = Counter()
+        self.captured: dict[str, dict[str, Any]] = {}
+        events = self.client.meta.events
+        events.register("before-send.dynamodb.*", self._answer)
+        events.register("provide-client-params.dynamodb.*", self._capture)
+
+    def stop_capturing(self) -> None:
+        """Captured requests are replayed in the timing: the capture must not be timed."""
+        self.client.meta.events.unregister("provide-client-params.dynamodb.*", self._capture)
+
+    def _answer(self, request: Any, **_: object) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        operation = request.headers["X-Amz-Target"].decode().rsplit(".", 1)[-1]
+        self.sent[operation] += 1
+        from botocore.awsrequest import HTTPHeaders
+
+        headers = HTTPHeaders()
+        headers["Content-Type"] = "application/x-amz-json-1.0"
+        headers["x-amzn-RequestId"] = "bench"
+        body = self.bodies.get(operation, b"{}")
+        return AWSResponse(request.url, 200, headers, _Body(body))
+
+    def _capture(self, params: dict[str, Any], model: Any, **_: object) -> None:
+        self.captured[model.name] = copy.deepcopy(params)
+
+
+def _query_answer(items: list[dict[str, Any]]) -> bytes:
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    wire = [{name: serializer.serialize(value) for name, value in item.items()} for item in items]
+    return json.dumps({"Items": wire, "Count": len(wire), "ScannedCount": len(wire)}).encode()
+
+
+def run(calls: int = 100, rounds: int = 15) -> dict[str, float]:
+    from enrollkit import DynamoDBPersistence
+
+    print(
+        f"DynamoDB path, client-side CPU only (canned responses at before-send): "
+        f"CPU time, {rounds} rounds of {calls} calls, median of the rounds' ratios"
+    )
+    canned = CannedDynamoDB()
+    store = DynamoDBPersistence(client=canned.client)
+    client = canned.client
+
+    # cancel() reads the enrollment's items: answer its Query with a real enrollment's.
+    source = InMemoryPersistence()
+    enrollment_id = enroll_one(source)
+    canned.bodies["Query"] = _query_answer(source.query(enrollment_id))
+
+    enroll_one(store)
+    enroll_request = canned.captured["TransactWriteItems"]
+    canned.sent.clear()
+    enroll_one(store)
+    enroll_calls = dict(canned.sent)
+    canned.sent.clear()
+    cancel_one(store, enrollment_id)
+    cancel_calls = dict(canned.sent)
+    cancel_query, cancel_write = canned.captured["Query"], canned.captured["TransactWriteItems"]
+    canned.stop_capturing()
+
+    # CPU time of this process (no server, no I/O), in short adjacent rounds: the ratio of
+    # each round is taken, so load from other processes shifts both sides alike.
+    clock = time.process_time
+    samples: dict[str, list[float]] = {name: [] for name in _FIGURES}
+    for _ in range(rounds):
+        samples["enroll"].append(per_call(lambda _: enroll_one(store), range(calls), clock))
+        samples["boto3 enroll"].append(
+            per_call(lambda _: client.transact_write_items(**enroll_request), range(calls), clock)
+        )
+        samples["cancel"].append(
+            per_call(lambda _: cancel_one(store, enrollment_id), range(calls), clock)
+        )
+        samples["boto3 cancel"].append(
+            per_call(lambda _: client.query(**cancel_query), range(calls), clock)
+            + per_call(lambda _: client.transact_write_items(**cancel_write), range(calls), clock)
+        )
+    print(f"  requests per enroll(): {enroll_calls}; per cancel(): {cancel_calls}")
+    ratios = {}
+    for op in ("enroll", "cancel"):
+        totals, boto3_costs = samples[op], samples[f"boto3 {op}"]
+        ratios[op] = median([(t - b) / b for t, b in zip(totals, boto3_costs, strict=True)])
+        total, boto3_cost = median(totals), median(boto3_costs)
+        print(
+            f"  {op:7s} total {micros(total)}  boto3 sending the same requests "
+            f"{micros(boto3_cost)}  enrollkit's own {micros(total - boto3_cost)}  "
+            f"own/boto3 {ratios[op]:5.2f}  {GOAL.verdict(ratios[op])}"
+        )
+    return ratios

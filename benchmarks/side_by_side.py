@@ -1,0 +1,141 @@
+"""Goal 1: enroll, cancel and enroll-with-seat on each backend, in one run.
+
+Every backend runs the same workload: per round a fresh pair of tables, ``count``
+enrolls (window and cancel policy), ``count`` cancels of them, then ``count`` enrolls
+that each take a seat. Figures are the median of the rounds' per-operation means.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from benchmarks import dynamodb_local
+from benchmarks.goals import Goal, micros
+from benchmarks.workload import cancel_one, enroll_one, enroll_with_seat, median, per_call, seats
+from enrollkit import InMemoryPersistence
+from enrollkit.persistence.base import BasePersistence
+
+OPERATIONS = ("enroll", "cancel", "enroll+seat")
+GOALS = {
+    "moto server": Goal(">= 1000x", minimum=1000),
+    "DynamoDB Local": Goal(">= 50x", minimum=50),
+}
+
+
+@dataclass
+class Backend:
+    """A store factory, and how to drop a store's tables after its round."""
+
+    name: str
+    fresh: Callable[[], BasePersistence]
+    drop: Callable[[BasePersistence], None] = lambda store: None
+
+
+@dataclass
+class Figures:
+    name: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def measure(backend: Backend, count: int, rounds: int) -> Figures:
+    samples: dict[str, list[float]] = {name: [] for name in OPERATIONS}
+    for round_number in range(rounds):
+        store = backend.fresh()
+        try:
+            for name, seconds in _one_round(store, f"order-{round_number}", count).items():
+                samples[name].append(seconds)
+        finally:
+            backend.drop(store)
+    return Figures(backend.name, {name: median(values) for name, values in samples.items()})
+
+
+def _one_round(store: BasePersistence, order_id: str, count: int) -> dict[str, float]:
+    enroll_one(store)  # untimed: warms the code path (and the server's table)
+    ids: list[str] = []
+    figures = {"enroll": per_call(lambda _: ids.append(enroll_one(store)), range(count))}
+    figures["cancel"] = per_call(lambda i: cancel_one(store, str(i)), list(ids))
+    order_seats = seats(store, order_id, count)
+    figures["enroll+seat"] = per_call(
+        lambda seat: enroll_with_seat(store, seat),  # type: ignore[arg-type]
+        order_seats,
+    )
+    return figures
+
+
+@contextlib.contextmanager
+def dynamodb_backend(name: str, endpoint_url: str) -> Iterator[Backend]:
+    from enrollkit import DynamoDBPersistence
+
+    numbers = itertools.count()
+
+    def fresh() -> BasePersistence:
+        n = next(numbers)
+        store = DynamoDBPersistence(
+            f"bench-{n}", f"bench-orders-{n}", endpoint_url=endpoint_url, region_name="us-east-1"
+        )
+        store.create_tables()
+        return store
+
+    def drop(store: BasePersistence) -> None:
+        # DynamoDB Local slows down as tables pile up.
+        client = store.client  # type: ignore[attr-defined]
+        for table in (store.table_name, store.order_table_name):
+            client.delete_table(TableName=table)
+
+    yield Backend(name, fresh, drop)
+
+
+@contextlib.contextmanager
+def moto_backend() -> Iterator[Backend]:
+    from tests.support import moto_server
+
+    server = moto_server.start()
+    try:
+        with dynamodb_backend("moto server", server.endpoint_url) as backend:
+            yield backend
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def dynamodb_local_backend() -> Iterator[Backend | None]:
+    reason = dynamodb_local.unavailable_reason()
+    if reason is not None:
+        print(f"  DynamoDB Local: SKIPPED, {reason}")
+        yield None
+        return
+    server = dynamodb_local.start()
+    try:
+        with dynamodb_backend("DynamoDB Local", server.endpoint_url) as backend:
+            yield backend
+    finally:
+        server.stop()
+
+
+def run(count: int, rounds: int, *, moto: bool, local: bool) -> list[Figures]:
+    """Measure each backend asked for, and print the figures with the ratios and goals."""
+    print(f"Side by side: {count} operations of each kind per round, median of {rounds} rounds")
+    embedded = measure(Backend("embedded", InMemoryPersistence), count, max(rounds, 5))
+    results = [embedded]
+    with contextlib.ExitStack() as stack:
+        if moto:
+            results.append(measure(stack.enter_context(moto_backend()), count, rounds))
+        if local:
+            backend = stack.enter_context(dynamodb_local_backend())
+            if backend is not None:
+                results.append(measure(backend, count, rounds))
+    for figures in results:
+        row = "  ".join(f"{op} {micros(figures.seconds[op])}" for op in OPERATIONS)
+        print(f"  {figures.name:15s} {row}")
+    for figures in results[1:]:
+        goal = GOALS[figures.name]
+        for op in OPERATIONS:
+            ratio = figures.seconds[op] / embedded.seconds[op]
+            print(
+                f"  {op:12s} embedded is {ratio:8.0f}x faster than {figures.name:15s}"
+                f"  {goal.verdict(ratio)}"
+            )
+    return results
