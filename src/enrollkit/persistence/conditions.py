@@ -7,6 +7,7 @@ of different types are never equal nor ordered, and numbers compare by value.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -72,20 +73,32 @@ def _resolve(operand: Any, item: Mapping[str, Any]) -> Any:
 
 
 def _lookup(path: str, item: Mapping[str, Any]) -> Any:
+    steps = _steps(path)
+    if steps is None:
+        return _MISSING
     current: Any = item
-    for part in path.split("."):
-        match = _PATH_PART.match(part)
-        if match is None:
-            return _MISSING
-        name, indexes = match.groups()
+    for name, indexes in steps:
         if not isinstance(current, Mapping) or name not in current:
             return _MISSING
         current = current[name]
-        for index in (int(i) for i in _INDEX.findall(indexes)):
+        for index in indexes:
             if not isinstance(current, list) or index >= len(current):
                 return _MISSING
             current = current[index]
     return current
+
+
+@functools.lru_cache(maxsize=1024)
+def _steps(path: str) -> tuple[tuple[str, tuple[int, ...]], ...] | None:
+    """``a.b[2]`` as ((a, ()), (b, (2,))), parsed once per path; ``None`` if malformed."""
+    steps = []
+    for part in path.split("."):
+        match = _PATH_PART.match(part)
+        if match is None:
+            return None
+        name, indexes = match.groups()
+        steps.append((name, tuple(int(i) for i in _INDEX.findall(indexes))))
+    return tuple(steps)
 
 
 def _is_number(value: Any) -> bool:

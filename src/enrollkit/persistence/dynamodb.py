@@ -33,7 +33,12 @@ from enrollkit.errors import (
 from enrollkit.keys import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from enrollkit.models import KeyPair
 from enrollkit.persistence.base import DEFAULT_ORDER_TABLE_NAME, DEFAULT_TABLE_NAME, BasePersistence
-from enrollkit.persistence.marshal import deserialize_item, serialize_item, serialize_value
+from enrollkit.persistence.marshal import (
+    deserialize_item,
+    serialize_attributes,
+    serialize_item,
+    serialize_value,
+)
 from enrollkit.transaction.operations import ConditionCheck, Delete, Operation, Put, Update
 from enrollkit.transaction.retry import RetryPolicy
 
@@ -313,7 +318,7 @@ def _transact_item(operation: Operation) -> TransactWriteItemTypeDef:
     names: dict[str, str] = {}
     values: dict[str, Any] = {}
     if isinstance(operation, Put):
-        request["Item"] = serialize_item(operation.item)
+        request["Item"] = serialize_attributes(operation.item)  # sized by the builder
     else:
         request["Key"] = {
             name: serialize_value(value) for name, value in operation.key.as_key().items()

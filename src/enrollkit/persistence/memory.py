@@ -7,7 +7,6 @@ DynamoDB deletes them up to days after their ``ttl``.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,7 @@ from enrollkit.keys import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from enrollkit.models import KeyPair
 from enrollkit.persistence.base import DEFAULT_ORDER_TABLE_NAME, DEFAULT_TABLE_NAME, BasePersistence
 from enrollkit.persistence.conditions import condition_holds
-from enrollkit.persistence.marshal import normalize_item, serialize_value
+from enrollkit.persistence.marshal import normalize_attributes, normalize_item, serialize_value
 from enrollkit.timing import require_aware, ttl
 from enrollkit.transaction.builder import CONDITIONAL_CHECK_FAILED
 from enrollkit.transaction.limits import MAX_ITEM_BYTES, item_size
@@ -89,7 +88,7 @@ class InMemoryPersistence(BasePersistence):
     def get_item(self, key: KeyPair, *, table_name: str | None = None) -> dict[str, Any] | None:
         with self._lock:
             item = self._rows(table_name).get(key.pk, key.sk)
-            return copy.deepcopy(item) if item is not None else None
+            return _copied(item) if item is not None else None
 
     def query(
         self, pk: str, *, sk_prefix: str = "", table_name: str | None = None
@@ -97,14 +96,12 @@ class InMemoryPersistence(BasePersistence):
         with self._lock:
             partition = self._rows(table_name).partition(pk)
             # Python orders str by code point, which is DynamoDB's UTF-8 byte order.
-            return [
-                copy.deepcopy(partition[sk]) for sk in sorted(partition) if sk.startswith(sk_prefix)
-            ]
+            return [_copied(partition[sk]) for sk in sorted(partition) if sk.startswith(sk_prefix)]
 
     def scan(self, *, table_name: str | None = None) -> list[dict[str, Any]]:
         """Every item of a table (for tests and tools)."""
         with self._lock:
-            return copy.deepcopy(self._rows(table_name).items())
+            return [_copied(item) for item in self._rows(table_name).items()]
 
     # -- writes ----------------------------------------------------------------
 
@@ -121,11 +118,14 @@ class InMemoryPersistence(BasePersistence):
         with self._lock:
             if self._already_applied(operations, client_request_token):
                 return
-            reasons = [self._check(operation) for operation in operations]
-            if any(reason.code != "None" for reason in reasons):
-                raise TransactionCanceled(reasons=reasons)
+            current = [self._current(operation) for operation in operations]
+            if not all(map(_holds, operations, current)):
+                raise TransactionCanceled(reasons=list(map(_reason, operations, current)))
             # Every write is computed (and sized) before any is applied: all or nothing.
-            writes = [(op, self._result(op, payload)) for op, payload in prepared]
+            writes = [
+                (op, _result(op, payload, item))
+                for (op, payload), item in zip(prepared, current, strict=True)
+            ]
             oversized = [_grown_past_limit(op, result) for op, result in writes]
             if any(reason.code != "None" for reason in oversized):
                 raise TransactionCanceled(reasons=oversized)
@@ -162,26 +162,9 @@ class InMemoryPersistence(BasePersistence):
         except KeyError:
             raise PersistenceError(f"table {name!r} does not exist") from None
 
-    def _check(self, operation: Operation) -> CancellationReason:
+    def _current(self, operation: Operation) -> dict[str, Any] | None:
         key = operation.key
-        current = self._rows(operation.table_name).get(key.pk, key.sk)
-        if operation.cond is None or condition_holds(operation.cond, current):
-            return CancellationReason(code="None")
-        return CancellationReason(
-            code=CONDITIONAL_CHECK_FAILED,
-            message="The conditional request failed",
-            item=copy.deepcopy(current),
-        )
-
-    def _result(self, operation: Operation, payload: dict[str, Any]) -> dict[str, Any]:
-        """The item ``operation`` leaves behind (an updated item is sized later)."""
-        if not isinstance(operation, Update):
-            return payload
-        key = operation.key
-        item = {**(self._rows(operation.table_name).get(key.pk, key.sk) or key.as_key()), **payload}
-        for name in operation.remove:
-            item.pop(name, None)
-        return item
+        return self._rows(operation.table_name).get(key.pk, key.sk)
 
     def _apply(self, operation: Operation, result: dict[str, Any]) -> None:
         table = self._rows(operation.table_name)
@@ -261,17 +244,52 @@ def _canonical(attribute: Mapping[str, Any]) -> Any:
 
 
 def _prepare(operation: Operation) -> dict[str, Any]:
+    """An operation's values as DynamoDB would store them: a copy the store owns.
+
+    The builder has checked the request against DynamoDB's limits (item and key sizes,
+    operation count), so a put item is not sized again here.
+    """
     if isinstance(operation, Put):
-        return _storable(operation.item)
+        return _with_key(normalize_attributes(operation.item))
     if isinstance(operation, Update):
-        return normalize_item(operation.set)
+        return normalize_attributes(operation.set)
     if isinstance(operation, (Delete, ConditionCheck)):
         return {}
     raise TypeError(f"unknown operation {operation!r}")
 
 
+def _holds(operation: Operation, current: dict[str, Any] | None) -> bool:
+    return operation.cond is None or condition_holds(operation.cond, current)
+
+
+def _reason(operation: Operation, current: dict[str, Any] | None) -> CancellationReason:
+    if _holds(operation, current):
+        return CancellationReason(code="None")
+    return CancellationReason(
+        code=CONDITIONAL_CHECK_FAILED,
+        message="The conditional request failed",
+        item=_copied(current) if current is not None else None,
+    )
+
+
+def _result(
+    operation: Operation, payload: dict[str, Any], current: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The item ``operation`` leaves behind (an updated item is sized later)."""
+    if not isinstance(operation, Update):
+        return payload
+    # Stored values and the payload are normalized already: nothing to convert again.
+    item = {**(current or operation.key.as_key()), **payload}
+    for name in operation.remove:
+        item.pop(name, None)
+    return item
+
+
 def _storable(item: Mapping[str, Any]) -> dict[str, Any]:
-    stored = normalize_item(item)
+    return _with_key(normalize_item(item))
+
+
+def _with_key(stored: dict[str, Any]) -> dict[str, Any]:
     for name in (PARTITION_KEY, SORT_KEY):
         if not isinstance(stored.get(name), str) or not stored[name]:
             raise TransactionError(f"an item needs a non-empty string {name!r}")
@@ -285,6 +303,17 @@ def _grown_past_limit(operation: Operation, result: Mapping[str, Any]) -> Cancel
     if isinstance(operation, Update) and item_size(result) > MAX_ITEM_BYTES:
         return CancellationReason(code="ValidationError", message=ITEM_TOO_LARGE_TO_UPDATE)
     return CancellationReason(code="None")
+def _copied(value: Any) -> Any:
+    """A copy of a stored value that the caller may change freely. Stored values are
+    normalized: only dicts, lists and sets are mutable, everything else is shared."""
+    kind = type(value)
+    if kind is dict:
+        return {name: _copied(member) for name, member in value.items()}
+    if kind is list:
+        return [_copied(member) for member in value]
+    if kind is set:
+        return set(value)  # members are str, numbers or bytes: immutable
+    return value
 
 
 def _is_epoch(value: Any) -> bool:

@@ -302,17 +302,17 @@ def _cancellation_error(
     return error
 
 
-def _key_of(item: Mapping[str, Any]) -> KeyPair:
+def _key_of(item: Mapping[str, Any]) -> None:
+    """Refuse an item without a usable key (checked on the strings: the Put builds the
+    KeyPair once)."""
     pk, sk = item.get(PARTITION_KEY), item.get(SORT_KEY)
     if not isinstance(pk, str) or not isinstance(sk, str):
         raise TransactionError(
             f"an item needs string key attributes {PARTITION_KEY!r} and {SORT_KEY!r}"
         )
-    key = KeyPair(pk=pk, sk=sk) if pk and sk else None
-    if key is None:
+    if not pk or not sk:
         raise TransactionError("key attributes must not be empty")
-    _check_key(key)
-    return key
+    _check_key_sizes(pk, sk)
 
 
 # Operators that order values: DynamoDB orders only strings, numbers and binaries.
@@ -414,9 +414,13 @@ def _check_condition(cond: object) -> None:
 
 
 def _check_key(key: KeyPair) -> None:
-    if len(key.pk.encode()) > MAX_PARTITION_KEY_BYTES:
+    _check_key_sizes(key.pk, key.sk)
+
+
+def _check_key_sizes(pk: str, sk: str) -> None:
+    if len(pk.encode()) > MAX_PARTITION_KEY_BYTES:
         raise TransactionError(f"a partition key has at most {MAX_PARTITION_KEY_BYTES} bytes")
-    if len(key.sk.encode()) > MAX_SORT_KEY_BYTES:
+    if len(sk.encode()) > MAX_SORT_KEY_BYTES:
         raise TransactionError(f"a sort key has at most {MAX_SORT_KEY_BYTES} bytes")
 
 

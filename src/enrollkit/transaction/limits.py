@@ -58,6 +58,17 @@ def _number_size(value: int | Decimal) -> int:
 
 def value_size(value: Any) -> int:
     """The size DynamoDB counts for one attribute value, in bytes."""
+    kind = type(value)
+    if kind is str:  # the common case first; an ASCII string is one byte per character
+        return len(value) if value.isascii() else len(value.encode())
+    if kind is int:
+        return _number_size(value)
+    if kind is dict:
+        return 3 + sum(len(str(k).encode()) + value_size(v) + 1 for k, v in value.items())
+    return _other_value_size(value)
+
+
+def _other_value_size(value: Any) -> int:
     if value is None or isinstance(value, bool):
         return 1
     if isinstance(value, str):
@@ -77,4 +88,11 @@ def value_size(value: Any) -> int:
 
 def item_size(item: Mapping[str, Any]) -> int:
     """The size DynamoDB counts for an item: names plus values."""
-    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
+    size = 0
+    for name, value in item.items():
+        size += len(name) if name.isascii() else len(name.encode())
+        if type(value) is str:  # most values: no call
+            size += len(value) if value.isascii() else len(value.encode())
+        else:
+            size += value_size(value)
+    return size
