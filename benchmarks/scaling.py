@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import random
+import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -82,7 +83,15 @@ def _adapt(function: Callable[..., Any], store: BasePersistence) -> Callable[[st
     return call
 
 
-def measure_size(enrollments: int, per_round: int, rounds: int) -> SizePoint:
+@dataclass
+class _LoadedStore:
+    point: SizePoint
+    store: InMemoryPersistence
+    batches: list[list[str]]
+    reads: dict[str, Callable[[str], object]]
+
+
+def _load(enrollments: int, per_round: int, rounds: int) -> _LoadedStore:
     store = InMemoryPersistence()
     tracemalloc.start()
     base, _ = tracemalloc.get_traced_memory()
@@ -90,35 +99,47 @@ def measure_size(enrollments: int, per_round: int, rounds: int) -> SizePoint:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     items = len(store.scan()) + len(store.scan(table_name=store.order_table_name))
-    point = SizePoint(enrollments, items, peak - base)
-
     chosen = random.Random(enrollments).sample(ids, min(len(ids), per_round * rounds))
-    batches = [chosen[n::rounds] for n in range(rounds)]
-    samples: dict[str, list[float]] = {"enroll": [], "cancel": []}
-    reads = read_operations(store)
-    for name in reads:
-        samples[name] = []
-    for batch in batches:
-        samples["enroll"].append(per_call(lambda _: enroll_one(store), range(per_round)))
-        for name, read in reads.items():
-            samples[name].append(per_call(read, batch))  # type: ignore[arg-type]
-        samples["cancel"].append(per_call(lambda i: cancel_one(store, str(i)), batch))
-    point.seconds = {name: median(values) for name, values in samples.items()}
-    return point
+    return _LoadedStore(
+        SizePoint(enrollments, items, peak - base),
+        store,
+        [chosen[n::rounds] for n in range(rounds)],
+        read_operations(store),
+    )
 
 
 def run(sizes: Sequence[int], per_round: int = 200, rounds: int = 5) -> list[SizePoint]:
+    """Every size's store is loaded first, then the rounds alternate between the sizes, so
+    a change in the machine's load shifts every size alike. Costs are CPU time."""
     print(
-        f"Scaling (embedded): {rounds} rounds of {per_round} calls at each size, median; "
-        "memory by tracemalloc while populating"
+        f"Scaling (embedded): stores of {', '.join(f'{s:,}' for s in sizes)} enrollments "
+        f"side by side; {rounds} rounds of {per_round} calls each, alternating sizes, "
+        "median CPU time; peak memory by tracemalloc while populating"
     )
+    loaded = [_load(size, per_round, rounds) for size in sizes]
+    samples: list[dict[str, list[float]]] = [
+        {name: [] for name in ("enroll", "cancel", *each.reads)} for each in loaded
+    ]
+    clock = time.process_time
+    for round_number in range(rounds):
+        for each, sample in zip(loaded, samples, strict=True):
+            store, batch = each.store, each.batches[round_number]
+            sample["enroll"].append(
+                per_call(lambda _: enroll_one(store), range(per_round), clock)  # noqa: B023
+            )
+            for name, read in each.reads.items():
+                sample[name].append(per_call(read, batch, clock))  # type: ignore[arg-type]
+            sample["cancel"].append(
+                per_call(lambda i: cancel_one(store, str(i)), batch, clock)  # noqa: B023
+            )
     points = []
-    for size in sizes:
-        point = measure_size(size, per_round, rounds)
+    for each, sample in zip(loaded, samples, strict=True):
+        point = each.point
+        point.seconds = {name: median(values) for name, values in sample.items()}
         points.append(point)
         row = "  ".join(f"{name} {micros(s)}" for name, s in point.seconds.items())
         print(
-            f"  {size:>9,} enrollments ({point.items:>9,} items, "
+            f"  {point.enrollments:>9,} enrollments ({point.items:>9,} items, "
             f"{point.bytes_per_item:6.0f} B/item peak)  {row}"
         )
     first = points[0]

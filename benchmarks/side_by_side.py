@@ -12,7 +12,6 @@ import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from benchmarks import dynamodb_local
 from benchmarks.goals import Goal, micros
 from benchmarks.workload import cancel_one, enroll_one, enroll_with_seat, median, per_call, seats
 from enrollkit import InMemoryPersistence
@@ -102,7 +101,9 @@ def moto_backend() -> Iterator[Backend]:
 
 @contextlib.contextmanager
 def dynamodb_local_backend() -> Iterator[Backend | None]:
-    reason = dynamodb_local.unavailable_reason()
+    from tests.support import dynamodb_local
+
+    reason = dynamodb_local.unavailable()
     if reason is not None:
         print(f"  DynamoDB Local: SKIPPED, {reason}")
         yield None

@@ -303,6 +303,8 @@ def _grown_past_limit(operation: Operation, result: Mapping[str, Any]) -> Cancel
     if isinstance(operation, Update) and item_size(result) > MAX_ITEM_BYTES:
         return CancellationReason(code="ValidationError", message=ITEM_TOO_LARGE_TO_UPDATE)
     return CancellationReason(code="None")
+
+
 def _copied(value: Any) -> Any:
     """A copy of a stored value that the caller may change freely. Stored values are
     normalized: only dicts, lists and sets are mutable, everything else is shared."""
