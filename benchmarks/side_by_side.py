@@ -39,16 +39,12 @@ class Figures:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def measure(backend: Backend, count: int, rounds: int) -> Figures:
-    samples: dict[str, list[float]] = {name: [] for name in OPERATIONS}
-    for round_number in range(rounds):
-        store = backend.fresh()
-        try:
-            for name, seconds in _one_round(store, f"order-{round_number}", count).items():
-                samples[name].append(seconds)
-        finally:
-            backend.drop(store)
-    return Figures(backend.name, {name: median(values) for name, values in samples.items()})
+def measure_round(backend: Backend, round_number: int, count: int) -> dict[str, float]:
+    store = backend.fresh()
+    try:
+        return _one_round(store, f"order-{round_number}", count)
+    finally:
+        backend.drop(store)
 
 
 def _one_round(store: BasePersistence, order_id: str, count: int) -> dict[str, float]:
@@ -118,16 +114,29 @@ def dynamodb_local_backend() -> Iterator[Backend | None]:
 
 def run(count: int, rounds: int, *, moto: bool, local: bool) -> list[Figures]:
     """Measure each backend asked for, and print the figures with the ratios and goals."""
-    print(f"Side by side: {count} operations of each kind per round, median of {rounds} rounds")
-    embedded = measure(Backend("embedded", InMemoryPersistence), count, max(rounds, 5))
-    results = [embedded]
+    print(
+        f"Side by side: {count} operations of each kind per round on fresh tables, "
+        f"median of {rounds} rounds (wall clock)"
+    )
     with contextlib.ExitStack() as stack:
+        backends = [Backend("embedded", InMemoryPersistence)]
         if moto:
-            results.append(measure(stack.enter_context(moto_backend()), count, rounds))
+            backends.append(stack.enter_context(moto_backend()))
         if local:
             backend = stack.enter_context(dynamodb_local_backend())
             if backend is not None:
-                results.append(measure(backend, count, rounds))
+                backends.append(backend)
+        # Rounds alternate between the backends: load drift shifts them all alike.
+        samples: list[dict[str, list[float]]] = [{op: [] for op in OPERATIONS} for _ in backends]
+        for round_number in range(rounds):
+            for backend, sample in zip(backends, samples, strict=True):
+                for name, seconds in measure_round(backend, round_number, count).items():
+                    sample[name].append(seconds)
+    results = [
+        Figures(backend.name, {name: median(values) for name, values in sample.items()})
+        for backend, sample in zip(backends, samples, strict=True)
+    ]
+    embedded = results[0]
     for figures in results:
         row = "  ".join(f"{op} {micros(figures.seconds[op])}" for op in OPERATIONS)
         print(f"  {figures.name:15s} {row}")

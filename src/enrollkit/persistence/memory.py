@@ -126,9 +126,8 @@ class InMemoryPersistence(BasePersistence):
                 (op, _result(op, payload, item))
                 for (op, payload), item in zip(prepared, current, strict=True)
             ]
-            oversized = [_grown_past_limit(op, result) for op, result in writes]
-            if any(reason.code != "None" for reason in oversized):
-                raise TransactionCanceled(reasons=oversized)
+            if any(_grown_past_limit(op, result) for op, result in writes):
+                raise TransactionCanceled(reasons=[_size_reason(*write) for write in writes])
             for operation, result in writes:
                 self._apply(operation, result)
             self._remember(operations, client_request_token)
@@ -296,11 +295,15 @@ def _with_key(stored: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
-def _grown_past_limit(operation: Operation, result: Mapping[str, Any]) -> CancellationReason:
+def _grown_past_limit(operation: Operation, result: Mapping[str, Any]) -> bool:
     """An update that grows its item past 400 KB cancels the transaction, as in DynamoDB
     (a ``ValidationError`` cancellation reason; the builder cannot see the stored item, so
     this is no :class:`TransactionError` raised before sending)."""
-    if isinstance(operation, Update) and item_size(result) > MAX_ITEM_BYTES:
+    return isinstance(operation, Update) and item_size(result) > MAX_ITEM_BYTES
+
+
+def _size_reason(operation: Operation, result: Mapping[str, Any]) -> CancellationReason:
+    if _grown_past_limit(operation, result):
         return CancellationReason(code="ValidationError", message=ITEM_TOO_LARGE_TO_UPDATE)
     return CancellationReason(code="None")
 
