@@ -99,3 +99,29 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
         """
     )
     assert "no_such_name" in str(result["error"])
+
+
+def test_embedded_path_imports_without_boto3() -> None:
+    """The embedded backend and the operations load boto3 only when a call first builds a
+    condition (conditions are boto3 objects): importing them does not."""
+    result = run(
+        """
+        import json, sys
+        from datetime import datetime, timezone
+        from enrollkit import Course, Enrollment, InMemoryPersistence, Tenant, User, cancel, enroll
+        def loaded():
+            return sorted({m.split(".")[0] for m in sys.modules} & {"boto3", "botocore"})
+        imported = loaded()
+        store = InMemoryPersistence()
+        enroll(
+            Enrollment(user=User(id="u", name="U", email="u@example.com"),
+                       course=Course(id="c", name="C", access_period=30)),
+            tenant=Tenant(id="t", name="T"),
+            persistence_layer=store,
+            now=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        )
+        print(json.dumps({"imported": imported, "after_enroll": loaded()}))
+        """
+    )
+    assert result["imported"] == []
+    assert result["after_enroll"] == ["boto3", "botocore"]

@@ -11,9 +11,10 @@ import functools
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.conditions import AttributeBase, ConditionBase
+if TYPE_CHECKING:
+    from boto3.dynamodb.conditions import ConditionBase
 
 _MISSING = object()
 _PATH_PART = re.compile(r"^([^\[\]]+)((?:\[\d+\])*)$")
@@ -62,14 +63,24 @@ def _evaluate(condition: ConditionBase, item: Mapping[str, Any]) -> bool:
 
 def _resolve(operand: Any, item: Mapping[str, Any]) -> Any:
     """An operand's value: an attribute's value (or _MISSING), a size, or a literal."""
-    if isinstance(operand, ConditionBase) and operand.expression_operator == "size":
+    attribute_base, condition_base = _condition_classes()
+    if isinstance(operand, condition_base) and operand.expression_operator == "size":
         value = _resolve(operand.get_expression()["values"][0], item)
         if value is _MISSING or isinstance(value, (bool, int, Decimal)) or value is None:
             return _MISSING
         return len(value)
-    if isinstance(operand, AttributeBase):
+    if isinstance(operand, attribute_base):
         return _lookup(operand.name, item)
     return operand
+
+
+@functools.cache
+def _condition_classes() -> tuple[type[Any], type[Any]]:
+    """boto3's condition classes, imported on first use: a condition to evaluate is a boto3
+    object, so boto3 is loaded by then, and importing this module does not load it."""
+    from boto3.dynamodb.conditions import AttributeBase, ConditionBase
+
+    return AttributeBase, ConditionBase
 
 
 def _lookup(path: str, item: Mapping[str, Any]) -> Any:

@@ -15,17 +15,33 @@ boto3's on generated values.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Set
 from decimal import Decimal
-from typing import Any
-
-from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from enrollkit.errors import InvalidInput, TransactionError
 from enrollkit.transaction.limits import MAX_ITEM_BYTES, item_size
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+if TYPE_CHECKING:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+
+class _Boto3Types(NamedTuple):
+    serializer: TypeSerializer
+    deserializer: TypeDeserializer
+    binary: type[Any]
+
+
+@functools.cache
+def _boto3() -> _Boto3Types:
+    """boto3's TypeSerializer, TypeDeserializer and Binary, imported on first use: the
+    embedded backend needs them only for the rarer types, so importing it (and
+    ``from enrollkit import InMemoryPersistence``) does not load boto3."""
+    from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+
+    return _Boto3Types(TypeSerializer(), TypeDeserializer(), Binary)
+
 
 # DynamoDB numbers hold 38 significant digits: every int strictly inside this bound,
 # and no int outside it (boto3's context traps the rounding).
@@ -86,7 +102,7 @@ def deserialize_value(value: Mapping[str, Any]) -> Any:
             return None
         if tag == "SS":
             return set(payload)
-    return to_plain(_deserializer.deserialize(value))  # type: ignore[arg-type]
+    return to_plain(_boto3().deserializer.deserialize(value))  # type: ignore[arg-type]
 
 
 def deserialize_item(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,7 +126,7 @@ def normalize_value(value: Any) -> Any:
         return [normalize_value(member) for member in value]
     if _is_string_set(value):
         return set(value)
-    return to_plain(_deserializer.deserialize(_serialize_with_boto3(value)))  # type: ignore[arg-type]
+    return to_plain(_boto3().deserializer.deserialize(_serialize_with_boto3(value)))  # type: ignore[arg-type]
 
 
 def normalize_attributes(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -129,7 +145,7 @@ def to_plain(value: Any) -> Any:
     """Integral Decimals become int, Binary becomes bytes; containers are walked."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else value
-    if isinstance(value, Binary):
+    if isinstance(value, _boto3().binary):
         return value.__bytes__()
     if isinstance(value, dict):
         return {key: to_plain(member) for key, member in value.items()}
@@ -156,13 +172,13 @@ def _number(text: str) -> Any:
     digits = text[1:] if text[:1] == "-" else text
     if digits.isascii() and digits.isdigit() and len(digits) <= _MAX_INT_DIGITS:
         return int(text)
-    return to_plain(_deserializer.deserialize({"N": text}))
+    return to_plain(_boto3().deserializer.deserialize({"N": text}))
 
 
 def _serialize_with_boto3(value: Any) -> dict[str, Any]:
     _refuse_unstorable(value)
     try:
-        return dict(_serializer.serialize(value))
+        return dict(_boto3().serializer.serialize(value))
     except (TypeError, ArithmeticError) as error:
         # float, 40-digit numbers, objects: DynamoDB has no type for them.
         raise InvalidInput(f"DynamoDB cannot store this value: {error}") from error

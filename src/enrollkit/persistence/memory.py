@@ -13,8 +13,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.conditions import ConditionExpressionBuilder
-
 from enrollkit.errors import (
     CancellationReason,
     PersistenceError,
@@ -202,6 +200,9 @@ def _request_fingerprint(operations: Sequence[Operation]) -> tuple[Any, ...]:
 def _operation_fingerprint(operation: Operation) -> tuple[Any, ...]:
     condition = None
     if operation.cond is not None:
+        # Only when a token comes back (rare): importing the backend does not load boto3.
+        from boto3.dynamodb.conditions import ConditionExpressionBuilder
+
         built = ConditionExpressionBuilder().build_expression(operation.cond)
         condition = (
             built.condition_expression,
