@@ -13,7 +13,15 @@ from typing import Any
 
 import enrollkit
 from benchmarks.goals import micros, within
-from benchmarks.workload import NOW, TENANT, cancel_one, enroll_one, median, per_call
+from benchmarks.workload import (
+    NOW,
+    TENANT,
+    cancel_one,
+    enroll_one,
+    median,
+    new_enrollments,
+    per_call,
+)
 from enrollkit import InMemoryPersistence
 from enrollkit.persistence.base import BasePersistence
 
@@ -125,7 +133,11 @@ def run(sizes: Sequence[int], per_round: int = 200, rounds: int = 5) -> list[Siz
         for each, sample in zip(loaded, samples, strict=True):
             store, batch = each.store, each.batches[round_number]
             sample["enroll"].append(
-                per_call(lambda _: enroll_one(store), range(per_round), clock)  # noqa: B023
+                per_call(
+                    lambda e: enroll_one(store, e),  # type: ignore[arg-type]  # noqa: B023
+                    new_enrollments(per_round),
+                    clock,
+                )
             )
             for name, read in each.reads.items():
                 sample[name].append(per_call(read, batch, clock))  # type: ignore[arg-type]

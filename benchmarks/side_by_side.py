@@ -13,7 +13,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from benchmarks.goals import Goal, micros
-from benchmarks.workload import cancel_one, enroll_one, enroll_with_seat, median, per_call, seats
+from benchmarks.workload import (
+    cancel_one,
+    enroll_one,
+    enroll_with_seat,
+    median,
+    new_enrollments,
+    per_call,
+    seats,
+)
 from enrollkit import InMemoryPersistence
 from enrollkit.persistence.base import BasePersistence
 
@@ -50,12 +58,14 @@ def measure_round(backend: Backend, round_number: int, count: int) -> dict[str, 
 def _one_round(store: BasePersistence, order_id: str, count: int) -> dict[str, float]:
     enroll_one(store)  # untimed: warms the code path (and the server's table)
     ids: list[str] = []
-    figures = {"enroll": per_call(lambda _: ids.append(enroll_one(store)), range(count))}
+    figures = {
+        "enroll": per_call(lambda e: ids.append(enroll_one(store, e)), new_enrollments(count))  # type: ignore[arg-type]
+    }
     figures["cancel"] = per_call(lambda i: cancel_one(store, str(i)), list(ids))
-    order_seats = seats(store, order_id, count)
+    seated = list(zip(seats(store, order_id, count), new_enrollments(count), strict=True))
     figures["enroll+seat"] = per_call(
-        lambda seat: enroll_with_seat(store, seat),  # type: ignore[arg-type]
-        order_seats,
+        lambda pair: enroll_with_seat(store, *pair),  # type: ignore[misc]
+        seated,
     )
     return figures
 
