@@ -100,6 +100,7 @@ class _LoadedStore:
 
 
 def _load(enrollments: int, per_round: int, rounds: int) -> _LoadedStore:
+    enroll_one(InMemoryPersistence())  # first: imports (boto3 loads on the first enroll)
     store = InMemoryPersistence()
     tracemalloc.start()
     base, _ = tracemalloc.get_traced_memory()

@@ -160,16 +160,14 @@ class InMemoryPersistence(BasePersistence):
             raise PersistenceError(f"table {name!r} does not exist") from None
 
     def _current(self, operation: Operation) -> dict[str, Any] | None:
-        key = operation.key
-        return self._rows(operation.table_name).get(key.pk, key.sk)
+        return self._rows(operation.table_name).get(*_key_of(operation))
 
     def _apply(self, operation: Operation, result: dict[str, Any]) -> None:
         table = self._rows(operation.table_name)
-        key = operation.key
         if isinstance(operation, (Put, Update)):
             table.put(result)
         elif isinstance(operation, Delete):
-            table.delete(key.pk, key.sk)
+            table.delete(*_key_of(operation))
         # A ConditionCheck writes nothing.
 
     def _already_applied(self, operations: Sequence[Operation], token: str) -> bool:
@@ -256,6 +254,12 @@ def _prepare(operation: Operation) -> dict[str, Any]:
     if isinstance(operation, (Delete, ConditionCheck)):
         return {}
     raise TypeError(f"unknown operation {operation!r}")
+
+
+def _key_of(operation: Operation) -> tuple[str, str]:
+    if isinstance(operation, Put):  # without building its KeyPair: the builder checked it
+        return operation.item[PARTITION_KEY], operation.item[SORT_KEY]
+    return operation.key.pk, operation.key.sk
 
 
 def _holds(operation: Operation, current: dict[str, Any] | None) -> bool:

@@ -27,12 +27,9 @@ class Put:
     cond: ConditionBase | None = None
     exc_cls: type[Exception] = TransactionCanceled
 
-    # Derived from ``item`` once, at construction: the builder and the backends each use it.
-    key: KeyPair = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        key = KeyPair(pk=self.item[PARTITION_KEY], sk=self.item[SORT_KEY])
-        object.__setattr__(self, "key", key)  # the dataclass is frozen
+    @property
+    def key(self) -> KeyPair:
+        return KeyPair(pk=self.item[PARTITION_KEY], sk=self.item[SORT_KEY])
 
 
 @dataclass(frozen=True)
