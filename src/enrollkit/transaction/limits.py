@@ -64,8 +64,21 @@ def value_size(value: Any) -> int:
     if kind is int:
         return _number_size(value)
     if kind is dict:
-        return 3 + sum(len(str(k).encode()) + value_size(v) + 1 for k, v in value.items())
+        return _map_size(value)
     return _other_value_size(value)
+
+
+def _map_size(value: Mapping[Any, Any]) -> int:
+    # 3 bytes, plus each entry's name, value and 1 byte.
+    size = 3 + len(value)
+    for key, member in value.items():
+        name = key if type(key) is str else str(key)
+        size += len(name) if name.isascii() else len(name.encode())
+        if type(member) is str:
+            size += len(member) if member.isascii() else len(member.encode())
+        else:
+            size += value_size(member)
+    return size
 
 
 def _other_value_size(value: Any) -> int:
@@ -78,7 +91,7 @@ def _other_value_size(value: Any) -> int:
     if isinstance(value, (int, Decimal)):
         return _number_size(value)
     if isinstance(value, Mapping):
-        return 3 + sum(len(str(k).encode()) + value_size(v) + 1 for k, v in value.items())
+        return _map_size(value)
     if isinstance(value, (list, tuple)):
         return 3 + sum(value_size(v) + 1 for v in value)
     if isinstance(value, (set, frozenset)):
