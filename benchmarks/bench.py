@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--plot", action="store_true", help="draw the scaling plot into docs/")
     parser.add_argument("--client-cost", action="store_true", help="DynamoDB path client CPU")
     parser.add_argument("--count", type=int, default=30, help="operations per round, per kind")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
         "--sizes",
         type=lambda text: [int(size) for size in text.split(",")],
