@@ -11,7 +11,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol, runtime_checkable
 
+from enrollkit.layout.indexes import DEFAULT_INDEXES
 from enrollkit.models import KeyPair
+from enrollkit.persistence.indexes import IndexPage, SortKeyRange, TableIndexes
 from enrollkit.transaction.builder import TransactionBuilder, open_transaction
 from enrollkit.transaction.operations import Operation
 from enrollkit.transaction.retry import RetryPolicy
@@ -42,11 +44,23 @@ class PersistenceLayer(Protocol):
 
     def put_item(self, item: Mapping[str, Any], *, table_name: str | None = None) -> None: ...
 
+    def query_index(
+        self,
+        index_name: str,
+        partition_value: str,
+        *,
+        sort_range: SortKeyRange | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+        start_after: Mapping[str, Any] | None = None,
+        table_name: str | None = None,
+    ) -> IndexPage: ...
+
 
 class BasePersistence(ABC):
     """Implements ``transact_writer`` over :meth:`execute_transaction`.
 
-    Subclass it to write a backend: implement the four abstract methods; the
+    Subclass it to write a backend: implement the abstract methods; the
     builder's checks, error mapping and retries come with it.
     """
 
@@ -56,10 +70,13 @@ class BasePersistence(ABC):
         order_table_name: str = DEFAULT_ORDER_TABLE_NAME,
         *,
         retry_policy: RetryPolicy | None = None,
+        indexes: TableIndexes | None = None,
     ) -> None:
         self._table_name = table_name
         self._order_table_name = order_table_name
         self.retry_policy = retry_policy or RetryPolicy()
+        # The layout's indexes unless told otherwise (a service may add its own).
+        self.indexes = indexes if indexes is not None else DEFAULT_INDEXES
 
     @property
     def table_name(self) -> str:
@@ -104,3 +121,21 @@ class BasePersistence(ABC):
     @abstractmethod
     def put_item(self, item: Mapping[str, Any], *, table_name: str | None = None) -> None:
         """Write one item unconditionally: for seeding and tools."""
+
+    @abstractmethod
+    def query_index(
+        self,
+        index_name: str,
+        partition_value: str,
+        *,
+        sort_range: SortKeyRange | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+        start_after: Mapping[str, Any] | None = None,
+        table_name: str | None = None,
+    ) -> IndexPage:
+        """One page of a Query on global secondary index ``index_name`` of a table: the items
+        whose index partition key is ``partition_value`` (and whose index sort key is in
+        ``sort_range``), ordered by index sort key, at most ``limit``, starting after the
+        ``last_key`` of a previous page. Eventually consistent on DynamoDB; semantics in
+        :mod:`enrollkit.persistence.indexes`."""

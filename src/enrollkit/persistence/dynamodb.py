@@ -7,11 +7,13 @@ when ``DynamoDBPersistence`` is first used, so ``import enrollkit`` stays light.
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from boto3.dynamodb.conditions import ConditionExpressionBuilder
+from boto3.dynamodb.conditions import ConditionExpressionBuilder, Key
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -33,6 +35,13 @@ from enrollkit.errors import (
 from enrollkit.keys import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from enrollkit.models import KeyPair
 from enrollkit.persistence.base import DEFAULT_ORDER_TABLE_NAME, DEFAULT_TABLE_NAME, BasePersistence
+from enrollkit.persistence.indexes import (
+    GlobalIndex,
+    IndexPage,
+    SortKeyRange,
+    TableIndexes,
+    check_index_query,
+)
 from enrollkit.persistence.marshal import deserialize_item, serialize_item, serialize_value
 from enrollkit.transaction.operations import ConditionCheck, Delete, Operation, Put, Update
 from enrollkit.transaction.retry import RetryPolicy
@@ -58,6 +67,8 @@ TRANSIENT_ERROR_CODES = frozenset(
 TRANSIENT_CANCELLATION_CODES = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "None"}
 )
+logger = logging.getLogger(__name__)
+
 # botocore's own retries (same request, same ClientRequestToken) come first.
 DEFAULT_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 
@@ -74,8 +85,9 @@ class DynamoDBPersistence(BasePersistence):
         endpoint_url: str | None = None,
         region_name: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        indexes: TableIndexes | None = None,
     ) -> None:
-        super().__init__(table_name, order_table_name, retry_policy=retry_policy)
+        super().__init__(table_name, order_table_name, retry_policy=retry_policy, indexes=indexes)
         if client is None:
             try:
                 client = boto3.client(
@@ -137,6 +149,59 @@ class DynamoDBPersistence(BasePersistence):
     def put_item(self, item: Mapping[str, Any], *, table_name: str | None = None) -> None:
         self._call("put_item", TableName=self._table(table_name), Item=serialize_item(item))
 
+    def query_index(
+        self,
+        index_name: str,
+        partition_value: str,
+        *,
+        sort_range: SortKeyRange | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+        start_after: Mapping[str, Any] | None = None,
+        table_name: str | None = None,
+    ) -> IndexPage:
+        check_index_query(limit)
+        table = self._table(table_name)
+        spec = self._index(table, index_name)
+        condition: ConditionBase = Key(spec.partition_key).eq(partition_value)
+        on_sort_key = _sort_key_condition(Key(spec.sort_key), sort_range or SortKeyRange())
+        if on_sort_key is not None:
+            condition = condition & on_sort_key
+        built = ConditionExpressionBuilder().build_expression(condition, is_key_condition=True)
+        request: dict[str, Any] = {
+            "TableName": table,
+            "IndexName": index_name,
+            "KeyConditionExpression": built.condition_expression,
+            "ExpressionAttributeNames": dict(built.attribute_name_placeholders),
+            "ExpressionAttributeValues": {
+                placeholder: serialize_value(value)
+                for placeholder, value in built.attribute_value_placeholders.items()
+            },
+            "ScanIndexForward": not descending,
+        }
+        if limit is not None:
+            request["Limit"] = limit
+        if start_after is not None:
+            request["ExclusiveStartKey"] = serialize_item(start_after)
+        response = self._call("query", **request)
+        last_key = response.get("LastEvaluatedKey")
+        return IndexPage(
+            items=[deserialize_item(item) for item in response.get("Items", [])],
+            last_key=deserialize_item(last_key) if last_key else None,
+        )
+
+    def _index(self, table_name: str, index_name: str) -> GlobalIndex:
+        indexes = self._indexes_of(table_name)
+        for spec in indexes:
+            if spec.name == index_name:
+                return spec
+        raise PersistenceError(f"table {table_name!r} has no index {index_name!r}")
+
+    def _indexes_of(self, table_name: str) -> tuple[GlobalIndex, ...]:
+        if table_name == self.order_table_name:
+            return self.indexes.orders
+        return self.indexes.enrollments if table_name == self.table_name else ()
+
     # -- provisioning ------------------------------------------------------------
 
     def create_tables(self) -> None:
@@ -148,6 +213,7 @@ class DynamoDBPersistence(BasePersistence):
         difference. (TTL left disabled, as by an interrupted earlier call, is enabled.)
         """
         for table_name in (self.table_name, self.order_table_name):
+            indexes = self._indexes_of(table_name)
             with contextlib.suppress(_TableExists):
                 self._call(
                     "create_table",
@@ -156,28 +222,63 @@ class DynamoDBPersistence(BasePersistence):
                         {"AttributeName": name, "KeyType": key_type}
                         for name, key_type in TABLE_KEY_SCHEMA
                     ],
-                    AttributeDefinitions=[
-                        {"AttributeName": name, "AttributeType": "S"}
-                        for name, _ in TABLE_KEY_SCHEMA
-                    ],
+                    AttributeDefinitions=attribute_definitions(indexes),
                     BillingMode="PAY_PER_REQUEST",
                     StreamSpecification={"StreamEnabled": True, "StreamViewType": STREAM_VIEW},
+                    **(
+                        {"GlobalSecondaryIndexes": [index_definition(i) for i in indexes]}
+                        if indexes
+                        else {}
+                    ),
                 )
-            self.client.get_waiter("table_exists").wait(
-                TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-            )
-            table = self._call("describe_table", TableName=table_name)["Table"]
+            table = self._wait_until_active(table_name)
             ttl_status = self._call("describe_time_to_live", TableName=table_name)
             ttl_description = ttl_status["TimeToLiveDescription"]
-            differences = table_layout_differences(table, ttl_description)
+            differences = table_layout_differences(table, ttl_description, indexes)
             if differences:
                 raise TableLayoutMismatch(table_name, differences)
+            self._add_missing_indexes(table, indexes)
             if ttl_description.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
                 self._call(
                     "update_time_to_live",
                     TableName=table_name,
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
                 )
+
+    def _wait_until_active(self, table_name: str) -> Mapping[str, Any]:
+        """The table's description once it and its indexes are ACTIVE."""
+        self.client.get_waiter("table_exists").wait(
+            TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+        for _ in range(600):
+            table: Mapping[str, Any] = self._call("describe_table", TableName=table_name)["Table"]
+            statuses = [
+                index.get("IndexStatus", "ACTIVE")
+                for index in table.get("GlobalSecondaryIndexes", [])
+            ]
+            if table.get("TableStatus") == "ACTIVE" and all(s == "ACTIVE" for s in statuses):
+                return table
+            time.sleep(1)
+        raise PersistenceError(f"table {table_name!r} did not become ACTIVE within 10 minutes")
+
+    def _add_missing_indexes(
+        self, table: Mapping[str, Any], indexes: Sequence[GlobalIndex]
+    ) -> None:
+        """An existing table (made before an index was added to the layout) gets the indexes
+        it lacks, one at a time as DynamoDB allows; DynamoDB fills them from the items."""
+        table_name = str(table["TableName"])
+        present = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+        for spec in indexes:
+            if spec.name in present:
+                continue
+            logger.info("adding index %s to table %s", spec.name, table_name)
+            self._call(
+                "update_table",
+                TableName=table_name,
+                AttributeDefinitions=attribute_definitions([spec]),
+                GlobalSecondaryIndexUpdates=[{"Create": index_definition(spec)}],
+            )
+            self._wait_until_active(table_name)
 
     # -- internals -------------------------------------------------------------------
 
@@ -204,12 +305,54 @@ TABLE_KEY_SCHEMA = ((PARTITION_KEY, "HASH"), (SORT_KEY, "RANGE"))
 STREAM_VIEW = "NEW_AND_OLD_IMAGES"
 
 
+def attribute_definitions(indexes: Sequence[GlobalIndex]) -> list[dict[str, str]]:
+    """Every key attribute of the table and of ``indexes``: all strings."""
+    names = [name for name, _ in TABLE_KEY_SCHEMA]
+    for spec in indexes:
+        names.extend(n for n in (spec.partition_key, spec.sort_key) if n not in names)
+    return [{"AttributeName": name, "AttributeType": "S"} for name in names]
+
+
+def index_definition(spec: GlobalIndex) -> dict[str, Any]:
+    """One entry of CreateTable's ``GlobalSecondaryIndexes`` (on-demand: no throughput)."""
+    projection: dict[str, Any] = (
+        {"ProjectionType": "ALL"}
+        if spec.projection is None
+        else {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(spec.projection)}
+    )
+    return {
+        "IndexName": spec.name,
+        "KeySchema": [
+            {"AttributeName": spec.partition_key, "KeyType": "HASH"},
+            {"AttributeName": spec.sort_key, "KeyType": "RANGE"},
+        ],
+        "Projection": projection,
+    }
+
+
 def table_layout_differences(
-    table: Mapping[str, Any], time_to_live: Mapping[str, Any]
+    table: Mapping[str, Any],
+    time_to_live: Mapping[str, Any],
+    indexes: Sequence[GlobalIndex] = (),
 ) -> list[str]:
     """How a table (``DescribeTable``'s ``Table``, ``DescribeTimeToLive``'s description)
-    differs from the layout enrollkit writes, one phrase per difference."""
+    differs from the layout enrollkit writes, one phrase per difference. A missing index
+    is no difference: ``create_tables()`` adds it."""
     differences = []
+    existing = {index["IndexName"]: index for index in table.get("GlobalSecondaryIndexes", [])}
+    for spec in indexes:
+        found = existing.get(spec.name)
+        if found is None:
+            continue
+        wanted = index_definition(spec)
+        if [dict(k) for k in found["KeySchema"]] != wanted["KeySchema"]:
+            differences.append(f"index {spec.name!r} has another key schema")
+        elif found.get("Projection", {}).get("ProjectionType") != wanted["Projection"][
+            "ProjectionType"
+        ] or sorted(found.get("Projection", {}).get("NonKeyAttributes", [])) != sorted(
+            wanted["Projection"].get("NonKeyAttributes", [])
+        ):
+            differences.append(f"index {spec.name!r} projects other attributes")
     key_schema = tuple(
         sorted(
             ((key["AttributeName"], key["KeyType"]) for key in table["KeySchema"]),
@@ -346,6 +489,19 @@ def _transact_item(operation: Operation) -> TransactWriteItemTypeDef:
         type(operation)
     ]
     return {kind: request}  # type: ignore[misc]
+
+
+def _sort_key_condition(sort_key: Key, sort_range: SortKeyRange) -> ConditionBase | None:
+    """The key condition on the sort key; ``None`` for an open range (every item)."""
+    if sort_range.begins_with is not None:
+        return sort_key.begins_with(sort_range.begins_with)
+    if sort_range.at_least is not None and sort_range.at_most is not None:
+        return sort_key.between(sort_range.at_least, sort_range.at_most)
+    if sort_range.at_least is not None:
+        return sort_key.gte(sort_range.at_least)
+    if sort_range.at_most is not None:
+        return sort_key.lte(sort_range.at_most)
+    return None
 
 
 def _condition(cond: ConditionBase) -> tuple[str, dict[str, str], dict[str, Any]]:

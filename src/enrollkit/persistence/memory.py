@@ -26,6 +26,15 @@ from enrollkit.keys import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from enrollkit.models import KeyPair
 from enrollkit.persistence.base import DEFAULT_ORDER_TABLE_NAME, DEFAULT_TABLE_NAME, BasePersistence
 from enrollkit.persistence.conditions import condition_holds
+from enrollkit.persistence.embedded_index import EmbeddedIndex
+from enrollkit.persistence.indexes import (
+    INDEX_KEY_TYPE_MISMATCH,
+    GlobalIndex,
+    IndexPage,
+    SortKeyRange,
+    TableIndexes,
+    check_index_query,
+)
 from enrollkit.persistence.marshal import normalize_item, serialize_value
 from enrollkit.timing import require_aware, ttl
 from enrollkit.transaction.builder import CONDITIONAL_CHECK_FAILED
@@ -40,21 +49,40 @@ _REMEMBERED_TOKENS = 10_000
 
 
 class _Table:
-    """Items grouped by partition, as DynamoDB stores them: a Query reads one partition."""
+    """Items grouped by partition, as DynamoDB stores them: a Query reads one partition.
+    Its global secondary indexes follow every write."""
 
-    def __init__(self) -> None:
+    def __init__(self, indexes: Sequence[GlobalIndex] = ()) -> None:
         self._partitions: dict[str, dict[str, dict[str, Any]]] = {}
+        self.indexes = {spec.name: EmbeddedIndex(spec) for spec in indexes}
 
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         return self._partitions.get(pk, {}).get(sk)
 
+    def check_index_values(self, attributes: Mapping[str, Any]) -> None:
+        """Refuse, as DynamoDB does, an empty or oversized index key value."""
+        for index in self.indexes.values():
+            index.spec.check_values(attributes)
+
+    def index_type_mismatch(self, item: Mapping[str, Any]) -> bool:
+        return any(index.spec.type_mismatch(item) for index in self.indexes.values())
+
     def put(self, item: dict[str, Any]) -> None:
-        self._partitions.setdefault(item[PARTITION_KEY], {})[item[SORT_KEY]] = item
+        partition = self._partitions.setdefault(item[PARTITION_KEY], {})
+        old = partition.get(item[SORT_KEY])
+        for index in self.indexes.values():
+            if old is not None:
+                index.remove(old)
+            index.add(item)
+        partition[item[SORT_KEY]] = item
 
     def delete(self, pk: str, sk: str) -> None:
         partition = self._partitions.get(pk)
         if partition is not None:
-            partition.pop(sk, None)
+            old = partition.pop(sk, None)
+            if old is not None:
+                for index in self.indexes.values():
+                    index.remove(old)
             if not partition:
                 del self._partitions[pk]
 
@@ -74,10 +102,14 @@ class InMemoryPersistence(BasePersistence):
         order_table_name: str = DEFAULT_ORDER_TABLE_NAME,
         *,
         retry_policy: RetryPolicy | None = None,
+        indexes: TableIndexes | None = None,
     ) -> None:
-        super().__init__(table_name, order_table_name, retry_policy=retry_policy)
+        super().__init__(table_name, order_table_name, retry_policy=retry_policy, indexes=indexes)
         self._lock = threading.RLock()
-        self._tables = {table_name: _Table(), order_table_name: _Table()}
+        self._tables = {
+            table_name: _Table(self.indexes.enrollments),
+            order_table_name: _Table(self.indexes.orders),
+        }
         self._tokens: OrderedDict[str, tuple[Operation, ...]] = OrderedDict()
         self.transactions_committed = 0
 
@@ -101,6 +133,42 @@ class InMemoryPersistence(BasePersistence):
                 copy.deepcopy(partition[sk]) for sk in sorted(partition) if sk.startswith(sk_prefix)
             ]
 
+    def query_index(
+        self,
+        index_name: str,
+        partition_value: str,
+        *,
+        sort_range: SortKeyRange | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+        start_after: Mapping[str, Any] | None = None,
+        table_name: str | None = None,
+    ) -> IndexPage:
+        check_index_query(limit)
+        with self._lock:
+            table = self._rows(table_name)
+            index = table.indexes.get(index_name)
+            if index is None:
+                raise PersistenceError(
+                    f"table {self._table(table_name)!r} has no index {index_name!r}"
+                )
+            keys, last = index.query(
+                partition_value,
+                sort_range=sort_range,
+                descending=descending,
+                limit=limit,
+                start_after=start_after,
+            )
+            table_keys = (PARTITION_KEY, SORT_KEY)
+            items = [
+                index.spec.project(copy.deepcopy(table.get(pk, sk) or {}), table_keys)
+                for pk, sk in keys
+            ]
+            return IndexPage(
+                items=items,
+                last_key=index.last_key(last, partition_value) if last is not None else None,
+            )
+
     def scan(self, *, table_name: str | None = None) -> list[dict[str, Any]]:
         """Every item of a table (for tests and tools)."""
         with self._lock:
@@ -111,7 +179,11 @@ class InMemoryPersistence(BasePersistence):
     def put_item(self, item: Mapping[str, Any], *, table_name: str | None = None) -> None:
         stored = _storable(item)
         with self._lock:
-            self._rows(table_name).put(stored)
+            table = self._rows(table_name)
+            table.check_index_values(stored)
+            if table.index_type_mismatch(stored):
+                raise TransactionError(f"DynamoDB refused the request: {INDEX_KEY_TYPE_MISMATCH}")
+            table.put(stored)
 
     def execute_transaction(
         self, operations: Sequence[Operation], *, client_request_token: str
@@ -119,6 +191,8 @@ class InMemoryPersistence(BasePersistence):
         # Marshal first: a value DynamoDB cannot store is refused before anything is written.
         prepared = [(operation, _prepare(operation)) for operation in operations]
         with self._lock:
+            for operation, payload in prepared:
+                self._rows(operation.table_name).check_index_values(payload)
             if self._already_applied(operations, client_request_token):
                 return
             reasons = [self._check(operation) for operation in operations]
@@ -126,9 +200,9 @@ class InMemoryPersistence(BasePersistence):
                 raise TransactionCanceled(reasons=reasons)
             # Every write is computed (and sized) before any is applied: all or nothing.
             writes = [(op, self._result(op, payload)) for op, payload in prepared]
-            oversized = [_grown_past_limit(op, result) for op, result in writes]
-            if any(reason.code != "None" for reason in oversized):
-                raise TransactionCanceled(reasons=oversized)
+            refused = [self._refusal(op, result) for op, result in writes]
+            if any(reason.code != "None" for reason in refused):
+                raise TransactionCanceled(reasons=refused)
             for operation, result in writes:
                 self._apply(operation, result)
             self._remember(operations, client_request_token)
@@ -172,6 +246,17 @@ class InMemoryPersistence(BasePersistence):
             message="The conditional request failed",
             item=copy.deepcopy(current),
         )
+
+    def _refusal(self, operation: Operation, result: Mapping[str, Any]) -> CancellationReason:
+        """Why DynamoDB would cancel a write whose conditions held: an update growing its
+        item past 400 KB, or an index key attribute of another type than its index's."""
+        if isinstance(operation, Update) and item_size(result) > MAX_ITEM_BYTES:
+            return CancellationReason(code="ValidationError", message=ITEM_TOO_LARGE_TO_UPDATE)
+        if isinstance(operation, (Put, Update)) and self._rows(
+            operation.table_name
+        ).index_type_mismatch(result):
+            return CancellationReason(code="ValidationError", message=INDEX_KEY_TYPE_MISMATCH)
+        return CancellationReason(code="None")
 
     def _result(self, operation: Operation, payload: dict[str, Any]) -> dict[str, Any]:
         """The item ``operation`` leaves behind (an updated item is sized later)."""
@@ -276,15 +361,6 @@ def _storable(item: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(stored.get(name), str) or not stored[name]:
             raise TransactionError(f"an item needs a non-empty string {name!r}")
     return stored
-
-
-def _grown_past_limit(operation: Operation, result: Mapping[str, Any]) -> CancellationReason:
-    """An update that grows its item past 400 KB cancels the transaction, as in DynamoDB
-    (a ``ValidationError`` cancellation reason; the builder cannot see the stored item, so
-    this is no :class:`TransactionError` raised before sending)."""
-    if isinstance(operation, Update) and item_size(result) > MAX_ITEM_BYTES:
-        return CancellationReason(code="ValidationError", message=ITEM_TOO_LARGE_TO_UPDATE)
-    return CancellationReason(code="None")
 
 
 def _is_epoch(value: Any) -> bool:
