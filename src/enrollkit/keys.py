@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 
 from enrollkit.models import LOCK_PARTITION, KeyPair, LifecycleEvent
 
@@ -32,9 +33,10 @@ def lock_hash(user_id: str, course_id: str) -> str:
 
     Ids never contain ``#``, so ``user_id#course_id`` is an injective encoding of
     the pair (unlike plain concatenation: ("ab", "c") and ("a", "bc") would meet);
-    hashing it keeps the key short whatever the ids' lengths.
+    hashing it keeps the key short whatever the ids' lengths. The ids are taken in NFC, as
+    the models store them, so both spellings of an accented id give one hash.
     """
-    encoded = f"{user_id}#{course_id}".encode()
+    encoded = unicodedata.normalize("NFC", f"{user_id}#{course_id}").encode()
     return hashlib.sha256(encoded).hexdigest()
 
 

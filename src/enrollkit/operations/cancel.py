@@ -95,10 +95,10 @@ def cancel(
         InvalidInput: A bad id, a naive ``now``, an argument of the wrong type.
     """
     now = require_aware(now)
-    require_enrollment_id(enrollment_id)
+    enrollment_id = require_enrollment_id(enrollment_id)
     require_instance("author", author, Author)
     if tenant_id is not None:
-        require_identifier("tenant_id", tenant_id)
+        tenant_id = require_identifier("tenant_id", tenant_id)
 
     items = _EnrollmentItems(
         {item[keys.SORT_KEY]: item for item in persistence_layer.query(enrollment_id)}

@@ -53,8 +53,8 @@ def add_vacancies(
     Raises ``OrderNotFound`` when the order does not exist, ``InvalidInput``.
     """
     now = require_aware(now)
-    require_identifier("org_id", org_id)
-    require_identifier("order_id", order_id)
+    org_id = require_identifier("org_id", org_id)
+    order_id = require_identifier("order_id", order_id)
     require_instance("course", course, Course)
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         raise InvalidInput("quantity must be an int")
@@ -191,9 +191,9 @@ def seat_ledger(
     Pass ``org_id`` (a service should: the tenant asking) to see only that organization's
     seats; orders record no owner, so without it every organization's seats are listed.
     """
-    require_identifier("order_id", order_id)
+    order_id = require_identifier("order_id", order_id)
     if org_id is not None:
-        require_identifier("org_id", org_id)
+        org_id = require_identifier("org_id", org_id)
     orders = persistence_layer.order_table_name
     items = persistence_layer.query(order_id, table_name=orders)
     if not any(item[keys.SORT_KEY] == keys.ORDER_SK for item in items):

@@ -6,11 +6,13 @@ what a transaction is and how it is retried lives in the transaction builder.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol, runtime_checkable
 
+from enrollkit.errors import InvalidInput, shorten
 from enrollkit.models import KeyPair
 from enrollkit.transaction.builder import TransactionBuilder, open_transaction
 from enrollkit.transaction.operations import Operation
@@ -18,6 +20,22 @@ from enrollkit.transaction.retry import RetryPolicy
 
 DEFAULT_TABLE_NAME = "enrollments"
 DEFAULT_ORDER_TABLE_NAME = "orders"
+
+# DynamoDB's rule for table names: 3 to 255 of these characters.
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+
+
+def validate_table_name(name: object, *, field: str = "table_name") -> str:
+    """``name`` if DynamoDB accepts it as a table name, else :class:`InvalidInput`."""
+    if not isinstance(name, str):
+        raise InvalidInput(f"{field} must be a string, not {type(name).__name__}", field=field)
+    if not _TABLE_NAME.fullmatch(name):
+        raise InvalidInput(
+            f"{field}: a DynamoDB table name has 3 to 255 characters among a-z, A-Z, 0-9, "
+            f"'_', '-' and '.' (got {shorten(name)})",
+            field=field,
+        )
+    return name
 
 
 @runtime_checkable
@@ -57,8 +75,10 @@ class BasePersistence(ABC):
         *,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
-        self._table_name = table_name
-        self._order_table_name = order_table_name
+        # Checked here, so that every backend (the embedded one too) refuses what DynamoDB
+        # would, before anything is written.
+        self._table_name = validate_table_name(table_name)
+        self._order_table_name = validate_table_name(order_table_name, field="order_table_name")
         self.retry_policy = retry_policy or RetryPolicy()
 
     @property
