@@ -2,8 +2,9 @@
 
 - Every ```python block in README.md and docs/ (and in docstrings under src/) runs here,
   and its printed output is checked against the ``#>`` lines that follow each print
-  (pytest-examples). Blocks of one page run in order and share their names, like a
-  script. To rewrite the ``#>`` lines after a deliberate change:
+  (pytest-examples). Each block runs alone, in a namespace of its own, as a reader who
+  copies that one block would run it (blocks of a page still run in order: a block may
+  use the tables an earlier block of its page created). To rewrite the ``#>`` lines after a deliberate change:
   ``python -m pytest tests/test_docs.py --update-examples``.
 - Blocks that use DynamoDB run against a moto server of this module's own: the URL
   ``http://localhost:8000`` in a block (DynamoDB Local's default) is pointed at it, and so
@@ -122,17 +123,18 @@ def test_examples_run(
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.chdir(tmp_path)  # a block that writes a file writes it here
     main_module = sys.modules["__main__"]  # pytest-examples runs each block as __main__
-    namespace: dict[str, object] = {}
     try:
         for original in examples:
             example = dataclasses.replace(
                 original, source=original.source.replace(LOCAL_ENDPOINT, endpoint)
             )
+            # Each block alone, in a namespace of its own: a reader copies one block, so
+            # none may rely on the names of the blocks above it.
             if eval_example.update_examples:
-                namespace = eval_example.run_print_update(example, module_globals=namespace)
+                eval_example.run_print_update(example, module_globals={})
                 example.source = example.source.replace(endpoint, LOCAL_ENDPOINT)
             else:
-                namespace = eval_example.run_print_check(example, module_globals=namespace)
+                eval_example.run_print_check(example, module_globals={})
     finally:
         sys.modules["__main__"] = main_module
 

@@ -134,13 +134,23 @@ def test_nested_fields_are_named_by_their_path() -> None:
     [
         ({"id": "u1", "name": "Ana"}, "user email: field required"),
         ({"id": "u1", "name": "Ana", "email": "a@b.co", "age": 3}, "user age: unknown field"),
-        ("u1", "user: input should be a valid dictionary"),
+        (["u1"], "user: input should be a valid dictionary"),
     ],
 )
 def test_missing_unknown_and_malformed_data(data: object, start: str) -> None:
     with pytest.raises(InvalidInput) as raised:
         User.from_untrusted(data)
     assert str(raised.value).startswith(start)
+
+
+def test_json_text_is_parsed_and_its_errors_are_invalid_input() -> None:
+    assert Tenant.from_untrusted('{"id": "acme", "name": "Acme"}') == Tenant(id="acme", name="Acme")
+    with pytest.raises(InvalidInput) as raised:
+        Tenant.from_untrusted("{not json")
+    assert str(raised.value).startswith("tenant: invalid JSON")
+    with pytest.raises(InvalidInput) as raised:
+        Tenant.from_untrusted(b'{"id": "ac#me", "name": "Acme"}')
+    assert str(raised.value).startswith("tenant id: must not contain '#'")
 
 
 def test_valid_data_builds_the_model() -> None:

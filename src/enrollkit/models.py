@@ -137,13 +137,15 @@ class _Frozen(BaseModel):
     @classmethod
     def from_untrusted(cls, data: Any) -> Self:
         """Build the model from data you do not control (a request body, a header, a CSV
-        row): a mapping of its fields, nested models as mappings.
+        row): a mapping of its fields (nested models as mappings), or that as JSON text.
 
         Raises:
             InvalidInput: one line naming the field first (``tenant id: must not contain
                 '#' ...``), never pydantic's multi-line ``ValidationError``.
         """
         try:
+            if isinstance(data, (str, bytes, bytearray)):
+                return cls.model_validate_json(data)
             return cls.model_validate(data)
         except ValidationError as error:
             raise invalid_input(_label(cls), error) from None
