@@ -52,6 +52,7 @@ EXPECTED_PAGES = {
     "reliability.md": "reliability/index.html",
     "performance.md": "performance/index.html",
     "how-to/embed.md": "how-to/embed/index.html",
+    "how-to/logging.md": "how-to/logging/index.html",
     "how-to/persistence-layer.md": "how-to/persistence-layer/index.html",
     "how-to/transaction-builder.md": "how-to/transaction-builder/index.html",
     "how-to/provision-tables.md": "how-to/provision-tables/index.html",
@@ -237,3 +238,20 @@ def test_nav_lists_every_page() -> None:
     pages = sorted(str(path.relative_to(DOCS)) for path in DOCS.rglob("*.md"))
     unlisted = [page for page in pages if page not in nav]
     assert not unlisted, f"pages not in mkdocs.yml's nav: {unlisted}"
+
+
+def test_readme_commands_use_the_venv() -> None:
+    """The README's commands run the project's own tools (``.venv/bin/...``), the docs
+    command too, never whatever ``mkdocs`` or ``pip`` happens to be on the PATH."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    commands = re.findall(r"(?<![\w/.-])(mkdocs|pip) (?:serve|build|install)", readme)
+    assert "mkdocs serve" in readme
+    assert not commands, f"bare commands in README.md: {commands}"
+
+
+def test_code_blocks_wrap_instead_of_being_cut(site: Path) -> None:
+    """At 1280 px a long code line wraps (the stylesheet), it is not clipped."""
+    css = (DOCS / "stylesheets" / "extra.css").read_text("utf-8")
+    assert re.search(r"pre > code\s*\{[^}]*white-space:\s*pre-wrap", css)
+    page = (site / "how-to" / "embed" / "index.html").read_text("utf-8")
+    assert "stylesheets/extra.css" in page
