@@ -4,8 +4,8 @@
   and its printed output is checked against the ``#>`` lines that follow each print
   (pytest-examples). Each block runs alone, in a namespace of its own, as a reader who
   copies that one block would run it (blocks of a page still run in order: a block may
-  use the tables an earlier block of its page created). To rewrite the ``#>`` lines after a deliberate change:
-  ``python -m pytest tests/test_docs.py --update-examples``.
+  use the tables an earlier block of its page created). To rewrite the ``#>`` lines
+  after a deliberate change: ``python -m pytest tests/test_docs.py --update-examples``.
 - Blocks that use DynamoDB run against a moto server of this module's own: the URL
   ``http://localhost:8000`` in a block (DynamoDB Local's default) is pointed at it, and so
   is any client without an ``endpoint_url`` (``AWS_ENDPOINT_URL_DYNAMODB``), so the
