@@ -56,8 +56,8 @@ def add_vacancies(
     Raises ``OrderNotFound`` when the order does not exist, ``InvalidInput``.
     """
     now = require_aware(now)
-    require_identifier("org_id", org_id)
-    require_identifier("order_id", order_id)
+    org_id = require_identifier("org_id", org_id)
+    order_id = require_identifier("order_id", order_id)
     require_instance("course", course, Course)
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         raise InvalidInput("quantity must be an int")
@@ -205,9 +205,9 @@ def seat_ledger(
 
     Raises ``OrderNotFound``, ``OrderOwnershipConflict``, ``InvalidInput``.
     """
-    require_identifier("order_id", order_id)
+    order_id = require_identifier("order_id", order_id)
     if org_id is not None:
-        require_identifier("org_id", org_id)
+        org_id = require_identifier("org_id", org_id)
     orders = persistence_layer.order_table_name
     items = persistence_layer.query(order_id, table_name=orders)
     order_item = next((item for item in items if order.is_order(str(item[SORT_KEY]))), None)

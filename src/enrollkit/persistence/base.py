@@ -6,20 +6,38 @@ what a transaction is and how it is retried lives in the transaction builder.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol, runtime_checkable
 
+from enrollkit.errors import InvalidInput, PersistenceError, shorten
 from enrollkit.layout.indexes import DEFAULT_INDEXES
 from enrollkit.models import KeyPair
-from enrollkit.persistence.indexes import IndexPage, SortKeyRange, TableIndexes
+from enrollkit.persistence.indexes import GlobalIndex, IndexPage, SortKeyRange, TableIndexes
 from enrollkit.transaction.builder import TransactionBuilder, open_transaction
 from enrollkit.transaction.operations import Operation
 from enrollkit.transaction.retry import RetryPolicy
 
 DEFAULT_TABLE_NAME = "enrollments"
 DEFAULT_ORDER_TABLE_NAME = "orders"
+
+# DynamoDB's rule for table names: 3 to 255 of these characters.
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+
+
+def validate_table_name(name: object, *, field: str = "table_name") -> str:
+    """``name`` if DynamoDB accepts it as a table name, else :class:`InvalidInput`."""
+    if not isinstance(name, str):
+        raise InvalidInput(f"{field} must be a string, not {type(name).__name__}", field=field)
+    if not _TABLE_NAME.fullmatch(name):
+        raise InvalidInput(
+            f"{field}: a DynamoDB table name has 3 to 255 characters among a-z, A-Z, 0-9, "
+            f"'_', '-' and '.' (got {shorten(name)})",
+            field=field,
+        )
+    return name
 
 
 @runtime_checkable
@@ -72,8 +90,10 @@ class BasePersistence(ABC):
         retry_policy: RetryPolicy | None = None,
         indexes: TableIndexes | None = None,
     ) -> None:
-        self._table_name = table_name
-        self._order_table_name = order_table_name
+        # Checked here, so that every backend (the embedded one too) refuses what DynamoDB
+        # would, before anything is written.
+        self._table_name = validate_table_name(table_name)
+        self._order_table_name = validate_table_name(order_table_name, field="order_table_name")
         self.retry_policy = retry_policy or RetryPolicy()
         # The layout's indexes unless told otherwise (a service may add its own).
         self.indexes = indexes if indexes is not None else DEFAULT_INDEXES
@@ -100,6 +120,20 @@ class BasePersistence(ABC):
 
     def _table(self, table_name: str | None) -> str:
         return table_name or self.table_name
+
+    def indexes_of(self, table_name: str | None = None) -> tuple[GlobalIndex, ...]:
+        """The global secondary indexes of one of the two tables."""
+        name = self._table(table_name)
+        if name == self.order_table_name:
+            return self.indexes.orders
+        return self.indexes.enrollments if name == self.table_name else ()
+
+    def index_spec(self, index_name: str, table_name: str | None = None) -> GlobalIndex:
+        """The index ``index_name`` of a table, or :class:`PersistenceError`."""
+        for spec in self.indexes_of(table_name):
+            if spec.name == index_name:
+                return spec
+        raise PersistenceError(f"table {self._table(table_name)!r} has no index {index_name!r}")
 
     @abstractmethod
     def execute_transaction(

@@ -147,11 +147,7 @@ class InMemoryPersistence(BasePersistence):
         check_index_query(limit)
         with self._lock:
             table = self._rows(table_name)
-            index = table.indexes.get(index_name)
-            if index is None:
-                raise PersistenceError(
-                    f"table {self._table(table_name)!r} has no index {index_name!r}"
-                )
+            index = table.indexes[self.index_spec(index_name, table_name).name]
             keys, last = index.query(
                 partition_value,
                 sort_range=sort_range,
