@@ -23,6 +23,7 @@ from enrollkit import (
     User,
 )
 from enrollkit.persistence.base import BasePersistence
+from enrollkit.persistence.indexes import TableIndexes
 from tests.support import dynamodb_local, moto_server
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -116,7 +117,7 @@ def is_dynamodb_local(store: object) -> bool:
 _ENGINE_BY_URL: dict[str, str] = {}
 
 
-def new_dynamodb(server: Endpoint) -> DynamoDBPersistence:
+def new_dynamodb(server: Endpoint, indexes: TableIndexes | None = None) -> DynamoDBPersistence:
     """Fresh, uniquely named tables on a shared DynamoDB endpoint."""
     suffix = uuid.uuid4().hex[:8]
     persistence = DynamoDBPersistence(
@@ -124,6 +125,7 @@ def new_dynamodb(server: Endpoint) -> DynamoDBPersistence:
         f"orders-{suffix}",
         endpoint_url=server.endpoint_url,
         region_name="us-east-1",
+        indexes=indexes,
     )
     persistence.create_tables()
     return persistence

@@ -30,6 +30,7 @@ from enrollkit import (
     lock_hash,
 )
 from enrollkit.persistence.base import BasePersistence
+from enrollkit.persistence.indexes import IndexPage
 from enrollkit.transaction.builder import TransactionBuilder
 from enrollkit.transaction.operations import Operation
 from tests.conftest import OTHER_TENANT, TENANT
@@ -76,6 +77,10 @@ class CountingPersistence:
     def put_item(self, item: Mapping[str, Any], *, table_name: str | None = None) -> None:
         self.puts += 1
         self.inner.put_item(item, table_name=table_name)
+
+    def query_index(self, index_name: str, partition_value: str, **query: Any) -> IndexPage:
+        self.queries += 1
+        return self.inner.query_index(index_name, partition_value, **query)
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 
 - Every ```python block in README.md and docs/ (and in docstrings under src/) runs here,
   and its printed output is checked against the ``#>`` lines that follow each print
-  (pytest-examples). Blocks of one page run in order and share their names, like a
-  script. To rewrite the ``#>`` lines after a deliberate change:
-  ``python -m pytest tests/test_docs.py --update-examples``.
+  (pytest-examples). Each block runs alone, in a namespace of its own, as a reader who
+  copies that one block would run it (blocks of a page still run in order: a block may
+  use the tables an earlier block of its page created). To rewrite the ``#>`` lines
+  after a deliberate change: ``python -m pytest tests/test_docs.py --update-examples``.
 - Blocks that use DynamoDB run against a moto server of this module's own: the URL
   ``http://localhost:8000`` in a block (DynamoDB Local's default) is pointed at it, and so
   is any client without an ``endpoint_url`` (``AWS_ENDPOINT_URL_DYNAMODB``), so the
@@ -51,6 +52,7 @@ EXPECTED_PAGES = {
     "reliability.md": "reliability/index.html",
     "performance.md": "performance/index.html",
     "how-to/embed.md": "how-to/embed/index.html",
+    "how-to/logging.md": "how-to/logging/index.html",
     "how-to/persistence-layer.md": "how-to/persistence-layer/index.html",
     "how-to/transaction-builder.md": "how-to/transaction-builder/index.html",
     "how-to/provision-tables.md": "how-to/provision-tables/index.html",
@@ -122,17 +124,18 @@ def test_examples_run(
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.chdir(tmp_path)  # a block that writes a file writes it here
     main_module = sys.modules["__main__"]  # pytest-examples runs each block as __main__
-    namespace: dict[str, object] = {}
     try:
         for original in examples:
             example = dataclasses.replace(
                 original, source=original.source.replace(LOCAL_ENDPOINT, endpoint)
             )
+            # Each block alone, in a namespace of its own: a reader copies one block, so
+            # none may rely on the names of the blocks above it.
             if eval_example.update_examples:
-                namespace = eval_example.run_print_update(example, module_globals=namespace)
+                eval_example.run_print_update(example, module_globals={})
                 example.source = example.source.replace(endpoint, LOCAL_ENDPOINT)
             else:
-                namespace = eval_example.run_print_check(example, module_globals=namespace)
+                eval_example.run_print_check(example, module_globals={})
     finally:
         sys.modules["__main__"] = main_module
 
@@ -235,3 +238,20 @@ def test_nav_lists_every_page() -> None:
     pages = sorted(str(path.relative_to(DOCS)) for path in DOCS.rglob("*.md"))
     unlisted = [page for page in pages if page not in nav]
     assert not unlisted, f"pages not in mkdocs.yml's nav: {unlisted}"
+
+
+def test_readme_commands_use_the_venv() -> None:
+    """The README's commands run the project's own tools (``.venv/bin/...``), the docs
+    command too, never whatever ``mkdocs`` or ``pip`` happens to be on the PATH."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    commands = re.findall(r"(?<![\w/.-])(mkdocs|pip) (?:serve|build|install)", readme)
+    assert "mkdocs serve" in readme
+    assert not commands, f"bare commands in README.md: {commands}"
+
+
+def test_code_blocks_wrap_instead_of_being_cut(site: Path) -> None:
+    """At 1280 px a long code line wraps (the stylesheet), it is not clipped."""
+    css = (DOCS / "stylesheets" / "extra.css").read_text("utf-8")
+    assert re.search(r"pre > code\s*\{[^}]*white-space:\s*pre-wrap", css)
+    page = (site / "how-to" / "embed" / "index.html").read_text("utf-8")
+    assert "stylesheets/extra.css" in page

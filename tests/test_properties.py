@@ -3,6 +3,7 @@ right for every access period, offset and instant, and enroll stores exactly tho
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
@@ -29,12 +30,26 @@ from enrollkit.timing import enrollment_schedule, lock_expiry
 DAY = timedelta(days=1)
 UTC = timezone.utc
 
-# Valid ids: non-empty, no '#', no control characters, at most 256 characters.
-# (Lone surrogates are not text at all: pydantic refuses them before our rules run.)
-ids = st.text(
-    st.characters(exclude_categories=("Cc", "Cs"), exclude_characters="#"),
-    min_size=1,
-    max_size=256,
+
+def _valid_id(text: str) -> bool:
+    try:
+        return validate_identifier(text) == text
+    except ValueError:
+        return False
+
+
+# Valid ids: non-empty, in NFC, no '#', nothing invisible (controls, format characters,
+# separators, spaces other than U+0020, which may not lead or trail), at most 256 characters.
+ids = (
+    st.text(
+        st.characters(
+            exclude_categories=("Cc", "Cf", "Cs", "Zl", "Zp", "Zs"), exclude_characters="#"
+        ),
+        min_size=1,
+        max_size=256,
+    )
+    .map(lambda text: unicodedata.normalize("NFC", text))
+    .filter(_valid_id)
 )
 pairs = st.tuples(ids, ids)
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from enrollkit.errors import (
@@ -57,6 +58,11 @@ if TYPE_CHECKING:
     from enrollkit.transaction.retry import RetryPolicy
 
 __version__ = "0.1.0"
+
+# A library installs no handlers: the application decides where its records go. The
+# NullHandler keeps Python's last-resort handler from printing WARNINGs to stderr when
+# the application configured no logging at all.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # Public name -> the module that defines it, imported on first access (PEP 562).
 _LAZY = {

@@ -9,15 +9,53 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+# How much of a value an error message shows: enough to recognise it, never a page.
+MAX_SHOWN_CHARACTERS = 40
+# A message longer than this is cut (the reason comes first, so the cut loses detail only).
+MAX_MESSAGE_CHARACTERS = 300
+
+
+def shorten(value: object, limit: int = MAX_SHOWN_CHARACTERS) -> str:
+    """``value`` as a message shows it: its repr, cut to ``limit`` characters plus ``…``."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE_CHARACTERS) -> str:
+    """``text`` on one line (runs of whitespace, newlines included, become one space),
+    cut to ``limit`` characters plus ``…``."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit] + "…"
 
 
 class EnrollkitError(Exception):
-    """Base class of every error enrollkit raises."""
+    """Base class of every error enrollkit raises.
+
+    Its message is one line that starts with the reason, and shows at most a short
+    prefix of a long value. ``http_status`` is what a service should answer for it:
+    ``except EnrollkitError as e: return e.http_status, str(e)``.
+    """
+
+    http_status: ClassVar[int] = 500
+    """500: a misconfiguration or a bug, unless a subclass says otherwise."""
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class InvalidInput(EnrollkitError, ValueError):
-    """Input breaks a rule: a bad id, a naive datetime, an impossible window, an oversized item."""
+    """Input breaks a rule: a bad id, a naive datetime, an impossible window, an oversized item.
+
+    ``field`` names the offending field (``"id"``, ``"user.email"``) when one does.
+    """
+
+    http_status: ClassVar[int] = 422
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class TransactionError(EnrollkitError):
@@ -54,6 +92,7 @@ class TransactionCanceled(EnrollkitError):
     ``failed_index`` is the position of the first operation whose condition failed.
     """
 
+    http_status: ClassVar[int] = 409
     default_message = "the transaction was cancelled: a condition failed"
 
     def __init__(
@@ -102,15 +141,19 @@ class VacancyUnavailable(TransactionCanceled):
 class OrderNotFound(TransactionCanceled):
     """The order the seats belong to does not exist."""
 
+    http_status: ClassVar[int] = 404
     default_message = "the order does not exist"
 
 
 class EnrollmentNotFound(EnrollkitError, LookupError):
     """No such enrollment, or it belongs to another tenant than the one given."""
 
+    http_status: ClassVar[int] = 404
+
 
 class PersistenceError(EnrollkitError):
-    """The persistence layer failed: unreachable endpoint, missing table, retries exhausted."""
+    """The persistence layer failed for a reason retrying will not fix: a missing table,
+    missing credentials, an endpoint that is not DynamoDB (status 500: fix the setup)."""
 
 
 class TableLayoutMismatch(PersistenceError):
@@ -128,7 +171,10 @@ class TableLayoutMismatch(PersistenceError):
 class TransientFailure(PersistenceError):
     """A failure worth retrying (throttling, transaction conflict, internal error,
     lost connection). Backends raise it; the transaction builder retries it with
-    backoff and the same client request token, and raises it once retries run out."""
+    backoff and the same client request token, and raises it once retries run out.
+    Status 503: the caller may retry later."""
+
+    http_status: ClassVar[int] = 503
 
 
 class OrderOwnershipConflict(TransactionCanceled):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from typing_extensions import Self
+
+from enrollkit.errors import InvalidInput, shorten
 
 MAX_ID_LENGTH = 256
 MAX_NAME_LENGTH = 1024
@@ -21,16 +25,54 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
 
+# Characters that show nothing, or look like a plain space, so that two ids that print
+# alike would be two keys (and two de-duplication locks). By Unicode category: Cc
+# controls, Cf format characters (zero-width space/joiners, bidi marks, soft hyphen,
+# BOM), Cs surrogates, Zl/Zp line and paragraph separators, Zs spaces other than U+0020.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Zs"})
+# ...and blank characters of other categories: the combining grapheme joiner, Hangul
+# fillers, the blank Braille pattern, variation selectors.
+_INVISIBLE_CHARACTERS = frozenset("\u034f\u115f\u1160\u3164\uffa0\u2800")
+_VARIATION_SELECTORS = (range(0xFE00, 0xFE10), range(0xE0100, 0xE01F0))
+
+
+def _is_invisible(character: str) -> bool:
+    if character == " ":
+        return False
+    code = ord(character)
+    return (
+        unicodedata.category(character) in _INVISIBLE_CATEGORIES
+        or character in _INVISIBLE_CHARACTERS
+        or any(code in selectors for selectors in _VARIATION_SELECTORS)
+    )
+
+
 def validate_identifier(value: str) -> str:
-    """Ids become parts of DynamoDB keys, where ``#`` separates key segments."""
+    """The one rule for every id; returns the id as it is stored.
+
+    Ids become parts of DynamoDB keys (where ``#`` separates key segments) and of lock
+    hashes, so one id must have one spelling: it is normalised to Unicode NFC (a composed
+    and a decomposed "é" are one id), and characters that show nothing or pass for a
+    space (zero-width and other format characters, controls, non-ASCII spaces) are
+    refused, as are leading and trailing spaces.
+    """
     if not value:
-        raise ValueError("an id must not be empty")
+        raise ValueError("must not be empty")
+    value = unicodedata.normalize("NFC", value)
     if len(value) > MAX_ID_LENGTH:
-        raise ValueError(f"an id has at most {MAX_ID_LENGTH} characters")
+        raise ValueError(f"has {len(value)} characters; at most {MAX_ID_LENGTH} are allowed")
     if "#" in value:
-        raise ValueError("an id must not contain '#'")
+        raise ValueError("must not contain '#' (it separates the segments of a key)")
     if _CONTROL_CHARACTERS.search(value):
-        raise ValueError("an id must not contain control characters")
+        raise ValueError("must not contain control characters")
+    invisible = next((c for c in value if _is_invisible(c)), None)
+    if invisible is not None:
+        raise ValueError(
+            f"must not contain invisible characters (U+{ord(invisible):04X} "
+            f"{unicodedata.name(invisible, 'unnamed')})"
+        )
+    if value != value.strip(" "):
+        raise ValueError("must not start or end with a space")
     return value
 
 
@@ -61,15 +103,52 @@ LOCK_PARTITION = "lock"
 def validate_enrollment_id(value: str) -> str:
     """An identifier that is not the locks' partition (reading ``lock`` as an enrollment
     would read every lock)."""
-    validate_identifier(value)
+    value = validate_identifier(value)
     if value == LOCK_PARTITION:
         raise ValueError(f"{LOCK_PARTITION!r} is reserved and cannot be an enrollment id")
     return value
 
 
+def _label(model: type[BaseModel]) -> str:
+    """A model's name as words: ``DeduplicationWindow`` -> ``deduplication window``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", model.__name__).lower()
+
+
+def invalid_input(subject: str, error: ValidationError) -> InvalidInput:
+    """pydantic's ValidationError as one line: the field, the reason, a short prefix of the
+    value; e.g. ``tenant id: must not contain '#' (...) (got 'ac#me')``."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    field = ".".join(str(part) for part in first["loc"])
+    reason = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+    reason = reason.removeprefix("Value error, ")
+    reason = reason[:1].lower() + reason[1:]
+    shown = first.get("input")
+    got = f" (got {shorten(shown)})" if isinstance(shown, (str, int, float)) else ""
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    where = f"{subject} {field}" if field else subject
+    return InvalidInput(f"{where}: {reason}{got}{more}", field=field or None)
+
+
 class _Frozen(BaseModel):
     # Schemas build on first use, not at import: `import enrollkit` stays light.
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    @classmethod
+    def from_untrusted(cls, data: Any) -> Self:
+        """Build the model from data you do not control (a request body, a header, a CSV
+        row): a mapping of its fields (nested models as mappings), or that as JSON text.
+
+        Raises:
+            InvalidInput: one line naming the field first (``tenant id: must not contain
+                '#' ...``), never pydantic's multi-line ``ValidationError``.
+        """
+        try:
+            if isinstance(data, (str, bytes, bytearray)):
+                return cls.model_validate_json(data)
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise invalid_input(_label(cls), error) from None
 
 
 class EnrollmentStatus(str, Enum):

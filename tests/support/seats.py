@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from enrollkit import DynamoDBPersistence, InMemoryPersistence, KeyPair, SeatStatus, Vacancy
 from enrollkit.persistence.base import BasePersistence
+from enrollkit.persistence.indexes import IndexPage
 from enrollkit.persistence.marshal import deserialize_item
 from enrollkit.transaction.operations import Operation
 
@@ -230,6 +231,9 @@ class CrashingPersistence(BasePersistence):
 
     def put_item(self, item: Mapping[str, Any], *, table_name: str | None = None) -> None:
         self.inner.put_item(item, table_name=table_name)
+
+    def query_index(self, index_name: str, partition_value: str, **query: Any) -> IndexPage:
+        return self.inner.query_index(index_name, partition_value, **query)
 
 
 # -- races -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ enrollment's items.
     enrollkit create-tables [--endpoint-url URL] [--region R] [--table-name T]
                             [--order-table-name O]
     enrollkit show ENROLLMENT_ID [--endpoint-url URL] [--region R] [--table-name T] ...
+    enrollkit enroll-csv FILE --tenant T --course C [--order O] [--endpoint-url URL] ...
 
 Errors a user can cause (an unreachable endpoint, a missing table, an unknown id) are one
 line on stderr and exit status 1; usage errors exit with status 2.
@@ -15,6 +16,7 @@ command is a module of its own:
 - :mod:`enrollkit.cli.demo`: ``enrollkit demo``, one function per narrated step
 - :mod:`enrollkit.cli.tables`: ``enrollkit create-tables``
 - :mod:`enrollkit.cli.show`: ``enrollkit show``
+- :mod:`enrollkit.cli.enroll_csv`: ``enrollkit enroll-csv``
 - :mod:`enrollkit.cli.connection`: the connection options, the DynamoDB client, table checks
 - :mod:`enrollkit.cli.render`: plain-text tables, instants, durations, attribute values
 - :mod:`enrollkit.cli.errors`: :class:`CommandError` and the exit statuses
@@ -33,6 +35,8 @@ from collections.abc import Sequence
 from enrollkit import __version__
 from enrollkit.cli.connection import add_connection_options, client_error_message, connect
 from enrollkit.cli.demo import cmd_demo
+from enrollkit.cli.enroll_csv import add_arguments as add_enroll_csv_arguments
+from enrollkit.cli.enroll_csv import cmd_enroll_csv
 from enrollkit.cli.errors import EXIT_ERROR, EXIT_OK, CommandError
 from enrollkit.cli.render import render_table
 from enrollkit.cli.show import cmd_show, format_items, show_enrollment
@@ -95,6 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("enrollment_id", metavar="ENROLLMENT_ID")
     add_connection_options(show)
     show.set_defaults(run=cmd_show)
+
+    bulk = commands.add_parser(
+        "enroll-csv",
+        help="enroll the users of a CSV file (id, name, email), resumably",
+        description="Enroll every user of a CSV file (columns id, name, email) into a course "
+        "for a tenant, taking a seat of --order when given. The file is checked whole "
+        "before anything is written; each row's outcome goes to a result file; running "
+        "the same file again resumes where a run stopped (enrollment ids are derived from "
+        "the tenant or order, the course and the user).",
+    )
+    add_enroll_csv_arguments(bulk)
+    add_connection_options(bulk)
+    bulk.set_defaults(run=cmd_enroll_csv)
     return parser
 
 

@@ -8,20 +8,14 @@ boto3 and botocore are imported inside the functions, when a command connects.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from enrollkit.cli.errors import CommandError
-from enrollkit.errors import PersistenceError
+from enrollkit.errors import one_line
 
 if TYPE_CHECKING:
     from enrollkit.persistence.dynamodb import DynamoDBPersistence
-
-# Credentials for a local endpoint (DynamoDB Local, moto) when none are configured:
-# they are signed with but never checked.
-_LOCAL_KEY = "local"
 
 
 def add_connection_options(parser: argparse.ArgumentParser, *, demo: bool = False) -> None:
@@ -52,52 +46,34 @@ def add_connection_options(parser: argparse.ArgumentParser, *, demo: bool = Fals
     )
 
 
-def _has_configured_credentials() -> bool:
-    """Credentials from the environment or the shared files, without asking any network
-    service (the instance metadata service is never probed here)."""
-    if os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"):
-        return True
-    files = [
-        os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
-        os.environ.get("AWS_CONFIG_FILE", "~/.aws/config"),
-    ]
-    return any(Path(name).expanduser().is_file() for name in files)
-
-
 def connect(args: argparse.Namespace) -> DynamoDBPersistence:
-    """A DynamoDB backend for the connection options, with a client that fails fast."""
-    import boto3
+    """A DynamoDB backend for the connection options, with a client that fails fast.
+
+    Endpoint, region and credentials follow the library's one rule
+    (:func:`enrollkit.persistence.dynamodb.dynamodb_client`): throwaway credentials for a
+    local endpoint when none are configured, ``us-east-1`` when no region is.
+    """
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError
 
-    from enrollkit.persistence.dynamodb import DynamoDBPersistence
+    from enrollkit.persistence.dynamodb import (
+        DynamoDBPersistence,
+        RegionMissing,
+        dynamodb_client,
+    )
 
-    endpoint_url: str | None = args.endpoint_url
-    # A local endpoint needs some region; for AWS it comes from --region or the environment.
-    region = args.region or ("us-east-1" if endpoint_url else None)
-    local = bool(endpoint_url) and not _has_configured_credentials()
     config = Config(
         connect_timeout=5,
         read_timeout=30,
         retries={"mode": "standard", "total_max_attempts": 2},
     )
     try:
-        client = boto3.client(
-            "dynamodb",
-            endpoint_url=endpoint_url,
-            region_name=region,
-            config=config,
-            aws_access_key_id=_LOCAL_KEY if local else None,
-            aws_secret_access_key=_LOCAL_KEY if local else None,
+        client = dynamodb_client(
+            endpoint_url=args.endpoint_url, region_name=args.region, config=config
         )
-    except BotoCoreError as error:
-        if type(error).__name__ == "NoRegionError":
-            raise CommandError(
-                "no AWS region: pass --region or set AWS_REGION (or use --endpoint-url)"
-            ) from None
-        raise CommandError(f"cannot create a DynamoDB client: {error}") from None
-    except ValueError as error:  # a malformed endpoint URL
-        raise CommandError(f"cannot create a DynamoDB client: {error}") from None
+    except RegionMissing:
+        raise CommandError(
+            "no AWS region: pass --region or set AWS_REGION (or use --endpoint-url)"
+        ) from None
     return DynamoDBPersistence(args.table_name, args.order_table_name, client=client)
 
 
@@ -124,24 +100,26 @@ def connection_arguments(args: argparse.Namespace) -> str:
 
 
 def require_tables(store: DynamoDBPersistence, args: argparse.Namespace) -> None:
-    """A missing table, said plainly (rather than DynamoDB's 'resource not found')."""
-    from botocore.exceptions import ClientError
-
-    for table in (store.table_name, store.order_table_name):
-        try:
-            store.client.describe_table(TableName=table)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                raise CommandError(
-                    f"table {table!r} does not exist at {location(args)} "
-                    f"(create it with: enrollkit create-tables{connection_arguments(args)})"
-                ) from None
-            raise PersistenceError(client_error_message(error)) from None
+    """A missing table, said plainly, with the command that creates it."""
+    missing = store.missing_tables()
+    if missing:
+        raise CommandError(
+            f"table {missing[0]!r} does not exist at {location(args)} "
+            f"(create it with: enrollkit create-tables{connection_arguments(args)})"
+        )
 
 
 def client_error_message(error: Exception) -> str:
-    """DynamoDB's refusal in one line: its error code and message."""
+    """DynamoDB's refusal in one line: its error code and (the start of) its message; for
+    an answer that is not DynamoDB's (an HTML page), the HTTP status and the page's title."""
+    from enrollkit.persistence.dynamodb import describe_body
+
     response = getattr(error, "response", {}) or {}
     details = response.get("Error", {})
-    code, message = details.get("Code"), details.get("Message")
-    return f"DynamoDB refused the request: {code}: {message}" if code else str(error)
+    code, message = str(details.get("Code") or ""), str(details.get("Message") or "")
+    if code.isdigit() or message.lstrip().startswith("<"):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", code)
+        return f"not a DynamoDB endpoint: it answered HTTP {status} with {describe_body(message)}"
+    if code:
+        return one_line(f"DynamoDB refused the request: {code}: {message}")
+    return one_line(str(error))

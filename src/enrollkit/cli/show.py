@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from enrollkit.cli.connection import connect, require_tables
 from enrollkit.cli.errors import EXIT_OK, CommandError
 from enrollkit.cli.render import format_ttl, format_value
+from enrollkit.errors import shorten
 from enrollkit.layout import enrollment as enrollment_layout
 from enrollkit.layout import lock, schedule, seat
 from enrollkit.layout.enrollment import EnrollmentItems
@@ -106,7 +107,10 @@ def _check_id(enrollment_id: str) -> None:
     try:
         validate_enrollment_id(enrollment_id)
     except ValueError as error:
-        raise CommandError(f"not an enrollment id: {enrollment_id!r} ({error})") from None
+        # The reason first, and only the start of what was typed (it may be a whole page).
+        raise CommandError(
+            f"not an enrollment id: {error} (got {shorten(enrollment_id)})"
+        ) from None
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -38,18 +38,20 @@ def lock_hash(user_id: str, course_id: str) -> str:
     the pair (unlike plain concatenation: ("ab", "c") and ("a", "bc") would meet);
     hashing it keeps the key short whatever the ids' lengths. An id breaking that rule
     (or any other id rule) is :class:`InvalidInput`, as ("a#b", "c") and ("a", "b#c")
-    would meet.
+    would meet. The ids are taken in NFC, as the models store them, so both spellings of an
+    accented id give one hash.
     """
+    normalized = []
     for name, value in (("user id", user_id), ("course id", course_id)):
         if not isinstance(value, str):
             raise InvalidInput(
                 f"lock_hash: the {name} must be a string, not {type(value).__name__}"
             )
         try:
-            validate_identifier(value)
+            normalized.append(validate_identifier(value))
         except ValueError as error:
-            raise InvalidInput(f"lock_hash: not a valid {name}: {value!r} ({error})") from None
-    encoded = f"{user_id}#{course_id}".encode()
+            raise InvalidInput(f"lock_hash: not a valid {name}: {error}") from None
+    encoded = "#".join(normalized).encode()
     return hashlib.sha256(encoded).hexdigest()
 
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from enrollkit.errors import InvalidInput
-from enrollkit.models import validate_enrollment_id, validate_identifier
+from enrollkit.models import invalid_input, validate_enrollment_id, validate_identifier
 
 T = TypeVar("T")
 
@@ -22,20 +22,21 @@ def require_instance(name: str, value: Any, kind: type[T]) -> T:
         try:
             type(value).model_validate(value.model_dump())
         except ValidationError as error:
-            raise InvalidInput(f"{name} is not valid: {error}") from None
+            raise invalid_input(name, error) from None
     return value
 
 
 def require_identifier(
     name: str, value: Any, rule: Callable[[str], str] = validate_identifier
 ) -> str:
-    """``value`` checked by ``rule`` (an id rule of ``enrollkit.models``), as InvalidInput."""
+    """``value`` checked by ``rule`` (an id rule of ``enrollkit.models``), as InvalidInput;
+    returns the id as stored (NFC): use the result, not the argument, in keys."""
     if not isinstance(value, str):
         raise InvalidInput(f"{name} must be a string, not {type(value).__name__}")
     try:
         return rule(value)
     except ValueError as error:
-        raise InvalidInput(f"{name}: {error}") from None
+        raise InvalidInput(f"{name}: {error}", field=name) from None
 
 
 def require_enrollment_id(value: Any) -> str:

@@ -134,7 +134,7 @@ def enroll_many(
     now = require_aware(now)
     require_instance("course", course, Course)
     require_instance("tenant", tenant, Tenant)
-    require_identifier("order_id", order_id)
+    order_id = require_identifier("order_id", order_id)
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidInput("concurrency must be a positive int")
 

@@ -81,12 +81,12 @@ def cancel(
         InvalidInput: A bad id, a naive ``now``, an argument of the wrong type.
     """
     now = require_aware(now)
-    require_enrollment_id(enrollment_id)
+    enrollment_id = require_enrollment_id(enrollment_id)
     require_instance("author", author, Author)
     if tenant_id is not None:
-        require_identifier("tenant_id", tenant_id)
+        tenant_id = require_identifier("tenant_id", tenant_id)
     if idempotency_key is not None:
-        require_identifier("idempotency_key", idempotency_key)
+        idempotency_key = require_identifier("idempotency_key", idempotency_key)
 
     items = EnrollmentItems.of(enrollment_id, persistence_layer.query(enrollment_id))
     root = items.root

@@ -17,7 +17,12 @@ from enrollkit.layout.seat import SeatRecord
 from enrollkit.layout.table import SORT_KEY, item_absent
 from enrollkit.models import Course, SeatStatus, Vacancy
 from enrollkit.operations._validation import require_identifier, require_instance
-from enrollkit.operations.orders import OrderRefused, order_refusal, require_usable
+from enrollkit.operations.orders import (
+    OrderRefused,
+    claim_order,
+    order_refusal,
+    require_usable,
+)
 from enrollkit.persistence.base import PersistenceLayer
 from enrollkit.timing import require_aware
 
@@ -56,8 +61,8 @@ def add_vacancies(
     Raises ``OrderNotFound`` when the order does not exist, ``InvalidInput``.
     """
     now = require_aware(now)
-    require_identifier("org_id", org_id)
-    require_identifier("order_id", order_id)
+    org_id = require_identifier("org_id", org_id)
+    order_id = require_identifier("order_id", order_id)
     require_instance("course", course, Course)
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         raise InvalidInput("quantity must be an int")
@@ -87,6 +92,8 @@ def add_vacancies(
         }
         missing = [seat for seat in seats if seat.slot_id not in existing]
         if not missing:
+            if owner is None:  # nothing to write, but the call still claims the order
+                claim_order(persistence_layer, order_id, org_id, now)
             return seats
         try:
             for start in range(0, len(missing), _SEATS_PER_TRANSACTION):
@@ -97,8 +104,9 @@ def add_vacancies(
                     now,
                     # An order from before owners: the first organization to add seats
                     # owns it, recorded with its first seats.
-                    claim=owner is None and start == 0,
+                    claim=owner is None,
                 )
+                owner = org_id  # claimed (or already ours) once a transaction applied
         except _SlotTaken:
             continue
         except OrderRefused as refused:
@@ -205,9 +213,9 @@ def seat_ledger(
 
     Raises ``OrderNotFound``, ``OrderOwnershipConflict``, ``InvalidInput``.
     """
-    require_identifier("order_id", order_id)
+    order_id = require_identifier("order_id", order_id)
     if org_id is not None:
-        require_identifier("org_id", org_id)
+        org_id = require_identifier("org_id", org_id)
     orders = persistence_layer.order_table_name
     items = persistence_layer.query(order_id, table_name=orders)
     order_item = next((item for item in items if order.is_order(str(item[SORT_KEY]))), None)

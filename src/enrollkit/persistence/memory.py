@@ -23,6 +23,15 @@ from enrollkit.keys import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from enrollkit.models import KeyPair
 from enrollkit.persistence.base import DEFAULT_ORDER_TABLE_NAME, DEFAULT_TABLE_NAME, BasePersistence
 from enrollkit.persistence.conditions import condition_holds
+from enrollkit.persistence.embedded_index import EmbeddedIndex
+from enrollkit.persistence.indexes import (
+    INDEX_KEY_TYPE_MISMATCH,
+    GlobalIndex,
+    IndexPage,
+    SortKeyRange,
+    TableIndexes,
+    check_index_query,
+)
 from enrollkit.persistence.marshal import normalize_attributes, normalize_item, serialize_value
 from enrollkit.timing import require_aware, ttl
 from enrollkit.transaction.builder import CONDITIONAL_CHECK_FAILED
@@ -37,21 +46,40 @@ _REMEMBERED_TOKENS = 10_000
 
 
 class _Table:
-    """Items grouped by partition, as DynamoDB stores them: a Query reads one partition."""
+    """Items grouped by partition, as DynamoDB stores them: a Query reads one partition.
+    Its global secondary indexes follow every write."""
 
-    def __init__(self) -> None:
+    def __init__(self, indexes: Sequence[GlobalIndex] = ()) -> None:
         self._partitions: dict[str, dict[str, dict[str, Any]]] = {}
+        self.indexes = {spec.name: EmbeddedIndex(spec) for spec in indexes}
 
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         return self._partitions.get(pk, {}).get(sk)
 
+    def check_index_values(self, attributes: Mapping[str, Any]) -> None:
+        """Refuse, as DynamoDB does, an empty or oversized index key value."""
+        for index in self.indexes.values():
+            index.spec.check_values(attributes)
+
+    def index_type_mismatch(self, item: Mapping[str, Any]) -> bool:
+        return any(index.spec.type_mismatch(item) for index in self.indexes.values())
+
     def put(self, item: dict[str, Any]) -> None:
-        self._partitions.setdefault(item[PARTITION_KEY], {})[item[SORT_KEY]] = item
+        partition = self._partitions.setdefault(item[PARTITION_KEY], {})
+        old = partition.get(item[SORT_KEY])
+        for index in self.indexes.values():
+            if old is not None:
+                index.remove(old)
+            index.add(item)
+        partition[item[SORT_KEY]] = item
 
     def delete(self, pk: str, sk: str) -> None:
         partition = self._partitions.get(pk)
         if partition is not None:
-            partition.pop(sk, None)
+            old = partition.pop(sk, None)
+            if old is not None:
+                for index in self.indexes.values():
+                    index.remove(old)
             if not partition:
                 del self._partitions[pk]
 
@@ -71,10 +99,14 @@ class InMemoryPersistence(BasePersistence):
         order_table_name: str = DEFAULT_ORDER_TABLE_NAME,
         *,
         retry_policy: RetryPolicy | None = None,
+        indexes: TableIndexes | None = None,
     ) -> None:
-        super().__init__(table_name, order_table_name, retry_policy=retry_policy)
+        super().__init__(table_name, order_table_name, retry_policy=retry_policy, indexes=indexes)
         self._lock = threading.RLock()
-        self._tables = {table_name: _Table(), order_table_name: _Table()}
+        self._tables = {
+            table_name: _Table(self.indexes.enrollments),
+            order_table_name: _Table(self.indexes.orders),
+        }
         self._tokens: OrderedDict[str, tuple[Operation, ...]] = OrderedDict()
         self.transactions_committed = 0
 
@@ -96,6 +128,37 @@ class InMemoryPersistence(BasePersistence):
             # Python orders str by code point, which is DynamoDB's UTF-8 byte order.
             return [_copied(partition[sk]) for sk in sorted(partition) if sk.startswith(sk_prefix)]
 
+    def query_index(
+        self,
+        index_name: str,
+        partition_value: str,
+        *,
+        sort_range: SortKeyRange | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+        start_after: Mapping[str, Any] | None = None,
+        table_name: str | None = None,
+    ) -> IndexPage:
+        check_index_query(limit)
+        with self._lock:
+            table = self._rows(table_name)
+            index = table.indexes[self.index_spec(index_name, table_name).name]
+            keys, last = index.query(
+                partition_value,
+                sort_range=sort_range,
+                descending=descending,
+                limit=limit,
+                start_after=start_after,
+            )
+            table_keys = (PARTITION_KEY, SORT_KEY)
+            items = [
+                index.spec.project(_copied(table.get(pk, sk) or {}), table_keys) for pk, sk in keys
+            ]
+            return IndexPage(
+                items=items,
+                last_key=index.last_key(last, partition_value) if last is not None else None,
+            )
+
     def scan(self, *, table_name: str | None = None) -> list[dict[str, Any]]:
         """Every item of a table (for tests and tools)."""
         with self._lock:
@@ -106,7 +169,11 @@ class InMemoryPersistence(BasePersistence):
     def put_item(self, item: Mapping[str, Any], *, table_name: str | None = None) -> None:
         stored = _storable(item)
         with self._lock:
-            self._rows(table_name).put(stored)
+            table = self._rows(table_name)
+            table.check_index_values(stored)
+            if table.index_type_mismatch(stored):
+                raise TransactionError(f"DynamoDB refused the request: {INDEX_KEY_TYPE_MISMATCH}")
+            table.put(stored)
 
     def execute_transaction(
         self, operations: Sequence[Operation], *, client_request_token: str
@@ -114,6 +181,8 @@ class InMemoryPersistence(BasePersistence):
         # Marshal first: a value DynamoDB cannot store is refused before anything is written.
         prepared = [(operation, _prepare(operation)) for operation in operations]
         with self._lock:
+            for operation, payload in prepared:
+                self._rows(operation.table_name).check_index_values(payload)
             if self._already_applied(operations, client_request_token):
                 return
             current = [self._current(operation) for operation in operations]
@@ -124,8 +193,16 @@ class InMemoryPersistence(BasePersistence):
                 (op, _result(op, payload, item))
                 for (op, payload), item in zip(prepared, current, strict=True)
             ]
-            if any(_grown_past_limit(op, result) for op, result in writes):
-                raise TransactionCanceled(reasons=[_size_reason(*write) for write in writes])
+            refusals = [self._refusal(op, result) for op, result in writes]
+            if any(refusals):
+                raise TransactionCanceled(
+                    reasons=[
+                        CancellationReason(code="ValidationError", message=refusal)
+                        if refusal
+                        else CancellationReason(code="None")
+                        for refusal in refusals
+                    ]
+                )
             for operation, result in writes:
                 self._apply(operation, result)
             self._remember(operations, client_request_token)
@@ -162,6 +239,18 @@ class InMemoryPersistence(BasePersistence):
     def _current(self, operation: Operation) -> dict[str, Any] | None:
         return self._rows(operation.table_name).get(*_key_of(operation))
 
+    def _refusal(self, operation: Operation, result: Mapping[str, Any]) -> str | None:
+        """Why DynamoDB would cancel a write whose conditions held (its ValidationError
+        message): an update growing its item past 400 KB, or an index key attribute of
+        another type than its index's. ``None``: no reason."""
+        if isinstance(operation, Update) and item_size(result) > MAX_ITEM_BYTES:
+            return ITEM_TOO_LARGE_TO_UPDATE
+        if isinstance(operation, (Put, Update)) and self._rows(
+            operation.table_name
+        ).index_type_mismatch(result):
+            return INDEX_KEY_TYPE_MISMATCH
+        return None
+
     def _apply(self, operation: Operation, result: dict[str, Any]) -> None:
         table = self._rows(operation.table_name)
         if isinstance(operation, (Put, Update)):
@@ -196,11 +285,11 @@ def _request_fingerprint(operations: Sequence[Operation]) -> tuple[Any, ...]:
 
 
 def _operation_fingerprint(operation: Operation) -> tuple[Any, ...]:
+    # Only when a token comes back (rare): importing the backend does not load boto3.
+    from boto3.dynamodb.conditions import ConditionExpressionBuilder
+
     condition = None
     if operation.cond is not None:
-        # Only when a token comes back (rare): importing the backend does not load boto3.
-        from boto3.dynamodb.conditions import ConditionExpressionBuilder
-
         built = ConditionExpressionBuilder().build_expression(operation.cond)
         condition = (
             built.condition_expression,
@@ -298,19 +387,6 @@ def _with_key(stored: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(stored.get(name), str) or not stored[name]:
             raise TransactionError(f"an item needs a non-empty string {name!r}")
     return stored
-
-
-def _grown_past_limit(operation: Operation, result: Mapping[str, Any]) -> bool:
-    """An update that grows its item past 400 KB cancels the transaction, as in DynamoDB
-    (a ``ValidationError`` cancellation reason; the builder cannot see the stored item, so
-    this is no :class:`TransactionError` raised before sending)."""
-    return isinstance(operation, Update) and item_size(result) > MAX_ITEM_BYTES
-
-
-def _size_reason(operation: Operation, result: Mapping[str, Any]) -> CancellationReason:
-    if _grown_past_limit(operation, result):
-        return CancellationReason(code="ValidationError", message=ITEM_TOO_LARGE_TO_UPDATE)
-    return CancellationReason(code="None")
 
 
 def _copied(value: Any) -> Any:

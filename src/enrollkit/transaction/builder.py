@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
 
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailed"
 MAX_CLIENT_REQUEST_TOKEN_LENGTH = 36
+
+# One DEBUG line per transaction, one WARNING per retry. Never an item's content: items
+# carry names and emails. The token ties a transaction's lines together.
+logger = logging.getLogger(__name__)
 
 
 class TransactionExecutor(Protocol):
@@ -180,18 +185,55 @@ class TransactionBuilder:
 
     def _send_with_retries(self) -> None:
         policy = self._retry_policy
-        for attempt in range(policy.attempts):
+        for attempt in range(1, policy.attempts + 1):
             try:
                 self._executor.execute_transaction(
                     self.operations, client_request_token=self.client_request_token
                 )
-                return
-            except TransientFailure:
-                if attempt + 1 >= policy.attempts:
+            except TransientFailure as failure:
+                if attempt >= policy.attempts:
+                    self._log_outcome(f"failed: {type(failure).__name__}", attempt)
                     raise
-                policy.sleep(policy.delay(attempt))
+                delay = policy.delay(attempt - 1)
+                logger.warning(
+                    "transaction %s: attempt %d of %d failed, retrying in %.3f s: %s",
+                    self.client_request_token,
+                    attempt,
+                    policy.attempts,
+                    delay,
+                    failure,
+                    extra=self._log_fields("retry", attempt),
+                )
+                policy.sleep(delay)
             except TransactionCanceled as cancelled:
-                raise self._domain_error(cancelled) from cancelled
+                error = self._domain_error(cancelled)
+                self._log_outcome(f"cancelled: {type(error).__name__}", attempt)
+                raise error from cancelled
+            except Exception as failure:
+                self._log_outcome(f"failed: {type(failure).__name__}", attempt)
+                raise
+            else:
+                self._log_outcome("committed", attempt)
+                return
+
+    def _log_outcome(self, outcome: str, attempt: int) -> None:
+        logger.debug(
+            "transaction %s: %d operations, %s, attempt %d",
+            self.client_request_token,
+            len(self._operations),
+            outcome,
+            attempt,
+            extra=self._log_fields(outcome, attempt),
+        )
+
+    def _log_fields(self, outcome: str, attempt: int) -> dict[str, Any]:
+        """The line's facts as record attributes, for structured (JSON) handlers."""
+        return {
+            "client_request_token": self.client_request_token,
+            "operations": len(self._operations),
+            "outcome": outcome,
+            "attempt": attempt,
+        }
 
     def _domain_error(self, cancelled: TransactionCanceled) -> Exception:
         """The ``exc_cls`` of the first operation whose condition failed."""
