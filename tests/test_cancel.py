@@ -82,6 +82,9 @@ class CountingPersistence:
         self.queries += 1
         return self.inner.query_index(index_name, partition_value, **query)
 
+    def scan_page(self, **scan: Any) -> IndexPage:
+        return self.inner.scan_page(**scan)
+
 
 @pytest.fixture
 def sent(persistence: BasePersistence, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from enrollkit.errors import InvalidInput, UnreadableItem
 from enrollkit.layout import lock, schedule, seat
@@ -92,6 +92,10 @@ BY_COURSE_STATUS = "index__course_status"
 # What a listing shows (EnrollmentSummary). Not progress nor update_date: a change of
 # those alone then writes to no index.
 _SUMMARY = (USER, COURSE, STATUS, CREATE_DATE, TENANT_ID)
+
+# What the index attributes are computed from, as condition paths (a backfill writes them
+# only while these are as it read them).
+LISTING_SOURCES = (TENANT_ID, f"{USER}.id", f"{COURSE}.id", STATUS, CREATE_DATE)
 
 TENANT_INDEX = GlobalIndex("enrollments_by_tenant", TENANT_ID, CREATED, _SUMMARY)
 STATUS_INDEX = GlobalIndex("enrollments_by_status", BY_STATUS, CREATED, _SUMMARY)
@@ -340,7 +344,7 @@ def is_canceled(root: Mapping[str, Any]) -> bool:
 
 def course_of(root: Mapping[str, Any]) -> Course:
     try:
-        return Course.model_validate(read(root, COURSE, Mapping))
+        return Course.model_validate(_fields_of(Course, read(root, COURSE, Mapping)))
     except ValidationError as error:
         raise UnreadableItem(
             f"item {root.get(PARTITION_KEY)!r}/{ROOT_SK!r}: attribute 'course' is not a "
@@ -350,7 +354,7 @@ def course_of(root: Mapping[str, Any]) -> Course:
 
 def user_of(root: Mapping[str, Any]) -> User:
     try:
-        return User.model_validate(read(root, USER, Mapping))
+        return User.model_validate(_fields_of(User, read(root, USER, Mapping)))
     except ValidationError as error:
         raise UnreadableItem(
             f"item {root.get(PARTITION_KEY)!r}/{ROOT_SK!r}: attribute 'user' is not a "
@@ -367,6 +371,11 @@ def status_of(root: Mapping[str, Any]) -> EnrollmentStatus:
             f"item {root.get(PARTITION_KEY)!r}/{ROOT_SK!r}: attribute 'status' is "
             f"{value[:40]!r}, not an enrollment status"
         ) from None
+
+
+def _fields_of(model: type[BaseModel], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The model's fields of a stored map: other writers (the original code) stored more."""
+    return {name: value for name, value in stored.items() if name in model.model_fields}
 
 
 def _first_error(error: ValidationError) -> str:

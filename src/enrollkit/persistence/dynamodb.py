@@ -271,6 +271,28 @@ class DynamoDBPersistence(BasePersistence):
             last_key=deserialize_item(last_key) if last_key else None,
         )
 
+    def scan_page(
+        self,
+        *,
+        limit: int,
+        start_after: Mapping[str, Any] | None = None,
+        table_name: str | None = None,
+    ) -> IndexPage:
+        check_index_query(limit)
+        request: dict[str, Any] = {
+            "TableName": self._table(table_name),
+            "Limit": limit,
+            "ConsistentRead": True,
+        }
+        if start_after is not None:
+            request["ExclusiveStartKey"] = serialize_item(start_after)
+        response = self._call("scan", **request)
+        last_key = response.get("LastEvaluatedKey")
+        return IndexPage(
+            items=[deserialize_item(item) for item in response.get("Items", [])],
+            last_key=deserialize_item(last_key) if last_key else None,
+        )
+
     def create_tables(self) -> None:
         """Create both tables if missing: key ``id``/``sk``, TTL on ``ttl``, streams
         with new and old images, on-demand billing. Safe to call again.
