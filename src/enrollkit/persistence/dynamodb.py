@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -369,6 +370,33 @@ class DynamoDBPersistence(BasePersistence):
             )
             self._wait_until_active(table_name)
 
+    def describe_tables(self) -> list[TableDescription]:
+        """How the enrollments and orders tables are set up, as DynamoDB describes them
+        (for ``enrollkit create-tables``)."""
+        described = []
+        for table_name in (self.table_name, self.order_table_name):
+            table = self._call("describe_table", TableName=table_name)["Table"]
+            ttl = self._call("describe_time_to_live", TableName=table_name)["TimeToLiveDescription"]
+            stream = table.get("StreamSpecification", {})
+            described.append(
+                TableDescription(
+                    name=table_name,
+                    status=str(table.get("TableStatus", "?")),
+                    key_schema=describe_key_schema(table),
+                    ttl=f"{ttl.get('AttributeName', TTL_ATTRIBUTE)} "
+                    f"{ttl.get('TimeToLiveStatus', '?')}",
+                    stream=str(stream.get("StreamViewType", "off"))
+                    if stream.get("StreamEnabled")
+                    else "off",
+                    indexes=tuple(
+                        sorted(
+                            index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])
+                        )
+                    ),
+                )
+            )
+        return described
+
     def missing_tables(self) -> list[str]:
         """Of the enrollments and orders tables, those that do not exist (one DescribeTable
         each). Any other failure raises, as the other calls do."""
@@ -455,8 +483,23 @@ class DynamoDBPersistence(BasePersistence):
         return missing or list(tables)
 
 
+_INDEXES_FIELD = "GlobalSecondaryIndexes"
+
+
 class _TableExists(PersistenceError):
     pass
+
+
+@dataclass(frozen=True)
+class TableDescription:
+    """One table as DynamoDB describes it, in words."""
+
+    name: str
+    status: str
+    key_schema: str
+    ttl: str
+    stream: str
+    indexes: tuple[str, ...]
 
 
 # The layout both tables have: (attribute, key type), every key attribute a string.
