@@ -97,14 +97,19 @@ _SUMMARY = (USER, COURSE, STATUS, CREATE_DATE, TENANT_ID)
 # only while these are as it read them).
 LISTING_SOURCES = (TENANT_ID, f"{USER}.id", f"{COURSE}.id", STATUS, CREATE_DATE)
 
-TENANT_INDEX = GlobalIndex("enrollments_by_tenant", TENANT_ID, CREATED, _SUMMARY)
-STATUS_INDEX = GlobalIndex("enrollments_by_status", BY_STATUS, CREATED, _SUMMARY)
-USER_INDEX = GlobalIndex("enrollments_by_user", BY_USER, CREATED, _SUMMARY)
-USER_STATUS_INDEX = GlobalIndex("enrollments_by_user_status", BY_USER_STATUS, CREATED, _SUMMARY)
-COURSE_INDEX = GlobalIndex("enrollments_by_course", BY_COURSE, CREATED, _SUMMARY)
-COURSE_STATUS_INDEX = GlobalIndex(
-    "enrollments_by_course_status", BY_COURSE_STATUS, CREATED, _SUMMARY
-)
+
+def _listing_index(name: str, partition_key: str) -> GlobalIndex:
+    # DynamoDB projects an index's own keys anyway: the summary's other attributes only.
+    projected = tuple(name for name in _SUMMARY if name != partition_key)
+    return GlobalIndex(name, partition_key, CREATED, projected)
+
+
+TENANT_INDEX = _listing_index("enrollments_by_tenant", TENANT_ID)
+STATUS_INDEX = _listing_index("enrollments_by_status", BY_STATUS)
+USER_INDEX = _listing_index("enrollments_by_user", BY_USER)
+USER_STATUS_INDEX = _listing_index("enrollments_by_user_status", BY_USER_STATUS)
+COURSE_INDEX = _listing_index("enrollments_by_course", BY_COURSE)
+COURSE_STATUS_INDEX = _listing_index("enrollments_by_course_status", BY_COURSE_STATUS)
 LISTING_INDEXES = (
     TENANT_INDEX,
     STATUS_INDEX,
