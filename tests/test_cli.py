@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -582,3 +583,52 @@ def test_show_refuses_the_locks_partition_as_an_id(capsys: pytest.CaptureFixture
     endpoint = f"http://127.0.0.1:{unused_port()}"
     status, _, err = run(capsys, "show", "lock", "--endpoint-url", endpoint)
     assert_one_line_error(status, err, "not an enrollment id: 'lock'", "reserved")
+
+
+# -- enrollkit backfill --------------------------------------------------------------------------
+
+
+def test_backfill_command_reports_progress_keeps_a_checkpoint_and_resumes(
+    dynamodb_endpoint: Endpoint,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from enrollkit import list_enrollments
+    from enrollkit.operations import backfill
+    from tests.test_reads import seed_original
+
+    names = tables()
+    endpoint = ["--endpoint-url", dynamodb_endpoint.endpoint_url]
+    assert run(capsys, "create-tables", *endpoint, *names)[0] == 0
+    store = DynamoDBPersistence(names[1], names[3], endpoint_url=dynamodb_endpoint.endpoint_url)
+    originals = [seed_original(store, n, tenant="acme", minute=n) for n in range(5)]
+    checkpoint = tmp_path / "backfill.checkpoint"
+
+    # The first run dies after its second page: the checkpoint file holds where it was.
+    real = backfill.backfill_indexes
+
+    def dies_after_two_pages(**kwargs: object) -> Iterator[backfill.BackfillProgress]:
+        pages = real(**kwargs)  # type: ignore[arg-type]
+        yield next(pages)
+        yield next(pages)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(backfill, "backfill_indexes", dies_after_two_pages)
+    status, out, err = run(
+        capsys, "backfill", "--checkpoint", str(checkpoint), "--page-size", "2", *endpoint, *names
+    )
+    assert status != 0 and "interrupted" in err
+    assert "scanned 2 items" in out and "scanned 4 items" in out
+    assert checkpoint.read_text("utf-8").strip()
+
+    monkeypatch.setattr(backfill, "backfill_indexes", real)
+    status, out, err = run(
+        capsys, "backfill", "--checkpoint", str(checkpoint), "--page-size", "2", *endpoint, *names
+    )
+    assert status == 0, err
+    assert out.startswith(f"Resuming from {checkpoint}.")
+    assert "Done: every readable enrollment is in the listing indexes." in out
+    assert not checkpoint.exists()
+    listed = list_enrollments(persistence_layer=store, tenant_id="acme").items
+    assert sorted(s.id for s in listed) == sorted(originals)
