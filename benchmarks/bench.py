@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from benchmarks import client_cost, import_cost, plot, scaling, side_by_side
+from benchmarks import client_cost, import_cost, plot, read_costs, scaling, side_by_side
 
 
 def main() -> None:
@@ -49,6 +49,8 @@ def main() -> None:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 
     import_cost.run()
+    print()
+    read_costs.run()
     print()
     side_by_side.run(args.count, args.rounds, moto=args.moto, local=args.dynamodb_local)
     if args.client_cost:

@@ -82,6 +82,9 @@ class CountingPersistence:
         self.queries += 1
         return self.inner.query_index(index_name, partition_value, **query)
 
+    def scan_page(self, **scan: Any) -> IndexPage:
+        return self.inner.scan_page(**scan)
+
 
 @pytest.fixture
 def sent(persistence: BasePersistence, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
@@ -136,7 +139,15 @@ def test_cancel_undoes_enroll_and_records_who_canceled(
     assert result == CancelResult(enrollment_id="enr-1", returned_seat=None)
     items = by_sk(persistence, "enr-1")
     assert set(items) == {"0", "metadata#tenant", "metadata#deduplication_window", "canceled_date"}
-    assert items["0"] == {**root_before, "status": "CANCELED", "update_date": iso_utc(later)}
+    assert items["0"] == {
+        **root_before,
+        "status": "CANCELED",
+        "update_date": iso_utc(later),
+        # The status listings follow the status (the user and course listings are unchanged).
+        "index__status": "tenant-1#CANCELED",
+        "index__user_status": "tenant-1#user-1#CANCELED",
+        "index__course_status": "tenant-1#course-1#CANCELED",
+    }
     assert items["canceled_date"]["author"] == {"id": "admin-1", "name": "Admin One"}
     assert items["canceled_date"]["create_date"] == iso_utc(later)
     assert persistence.query("lock") == []

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,8 +28,8 @@ from enrollkit import (
     cancel,
     enroll,
 )
-from enrollkit.cli import CommandError, main, render_table, show_enrollment
-from tests.conftest import Endpoint
+from enrollkit.cli import CommandError, main, render_table, show_enrollment, show_items
+from tests.conftest import NOW, Endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = [
@@ -87,7 +88,7 @@ def test_help_lists_the_commands_and_imports_neither_boto3_nor_the_operations() 
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    for command in ("demo", "create-tables", "show"):
+    for command in ("demo", "create-tables", "show", "list", "backfill"):
         assert command in result.stdout
 
 
@@ -103,7 +104,7 @@ def test_python_dash_m_enrollkit_runs_the_same_command_line() -> None:
     assert re.fullmatch(r"enrollkit \d+\.\d+\.\d+\S*\n", result.stdout)
 
 
-@pytest.mark.parametrize("command", ["demo", "create-tables", "show"])
+@pytest.mark.parametrize("command", ["demo", "create-tables", "show", "list", "backfill"])
 def test_each_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit:
         main([command, "--help"])
@@ -114,7 +115,17 @@ def test_each_command_has_help(command: str, capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.parametrize(
-    "argv", [[], ["nope"], ["show"], ["demo", "--nope"], ["create-tables", "extra"]]
+    "argv",
+    [
+        [],
+        ["nope"],
+        ["show"],
+        ["demo", "--nope"],
+        ["create-tables", "extra"],
+        ["list"],
+        ["list", "--tenant", "t", "--user", "u", "--course", "c"],
+        ["list", "--tenant", "t", "--status", "LOST"],
+    ],
 )
 def test_usage_errors_exit_2_without_a_traceback(
     argv: list[str], capsys: pytest.CaptureFixture[str]
@@ -196,6 +207,11 @@ def test_demo_against_dynamodb_creates_the_tables_and_can_run_again(
     assert show_command[-4:] == names
     status, shown, err = run(capsys, *show_command[1:])
     assert status == 0, err
+    assert shown.startswith(f"Enrollment {show_command[2]}\n")
+    assert re.search(r"lock +[0-9a-f]{16}\.\.\. held until ", shown), shown
+    assert re.search(r"seat +order \S+, slot ", shown), shown
+    status, shown, err = run(capsys, *show_command[1:], "--items")
+    assert status == 0, err
     assert "/ 0  -- the enrollment" in shown
     assert "Its lock item" in shown and "Its seat in the order" in shown
 
@@ -266,7 +282,7 @@ def test_show_prints_the_item_collection(
     active, canceled = _seeded(store, datetime.now(timezone.utc))
 
     status, out, err = run(
-        capsys, "show", active, "--endpoint-url", dynamodb_endpoint.endpoint_url, *names
+        capsys, "show", active, "--items", "--endpoint-url", dynamodb_endpoint.endpoint_url, *names
     )
     assert status == 0, err
     assert out.startswith(f"Enrollment {active}: 9 items in table '{names[1]}'")
@@ -288,7 +304,13 @@ def test_show_prints_the_item_collection(
     assert re.search(r"ttl\s+\d+ = \d{4}-\d\d-\d\d \d\d:\d\d UTC \(in ", out)
 
     status, out, err = run(
-        capsys, "show", canceled, "--endpoint-url", dynamodb_endpoint.endpoint_url, *names
+        capsys,
+        "show",
+        canceled,
+        "--items",
+        "--endpoint-url",
+        dynamodb_endpoint.endpoint_url,
+        *names,
     )
     assert status == 0, err
     assert "status                 CANCELED" in out
@@ -301,7 +323,7 @@ def test_show_marks_expired_items_awaiting_deletion() -> None:
     store = InMemoryPersistence()
     enrolled_at = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
     active, _ = _seeded(store, enrolled_at)
-    text = show_enrollment(store, active, now=enrolled_at + timedelta(days=4))
+    text = show_items(store, active, now=enrolled_at + timedelta(days=4))
     assert re.search(
         r"schedules#reminder_no_access_3_days.*\n(.*\n)*?.*ttl .*2026-01-08 09:00 UTC "
         r"\(expired 1 day ago, awaiting DynamoDB's deletion\)",
@@ -320,12 +342,86 @@ def test_show_renders_a_ttl_written_in_milliseconds(
     persistence.put_item({"id": "enr-ms", "sk": "0", "status": "PENDING"})
     for sk, ttl in (("schedules#course_expired", in_millis), ("cancel_policy", -(10**15))):
         persistence.put_item({"id": "enr-ms", "sk": sk, "ttl": ttl})
-    text = show_enrollment(persistence, "enr-ms", now=now)
+    text = show_items(persistence, "enr-ms", now=now)
     assert (
         f"ttl  {in_millis} (not epoch seconds: after year 9999, so DynamoDB never expires it; "
         "as milliseconds it would be 2026-12-01 12:00 UTC)"
     ) in text, text
     assert f"ttl  {-(10**15)} (not epoch seconds: before year 1, so DynamoDB never" in text
+
+
+def test_show_prints_the_typed_record() -> None:
+    store = InMemoryPersistence()
+    enrolled_at = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+    active, canceled = _seeded(store, enrolled_at)
+    text = show_enrollment(store, active, now=enrolled_at + timedelta(days=4))
+    assert text.startswith(f"Enrollment {active}\n")
+    assert "  tenant    acme\n" in text
+    assert "  user      ana (Ana <ana@example.com>)" in text
+    assert "  status    PENDING" in text
+    assert re.search(
+        r"lock +[0-9a-f]{16}\.\.\. held until 2026-03-26 09:00 UTC \(in 76 days\), 10 days", text
+    )
+    assert re.search(r"seat +order order-1, slot \S+ \(acme\)", text)
+    # The cancel window (7 days) is open; the 3-day reminder is due already: left out.
+    assert "cancel    allowed until 2026-01-12 09:00 UTC (in 3 days)" in text
+    assert "reminder_no_access_3_days" not in text
+    assert re.search(r"course_expired +2026-04-05 09:00 UTC \(in 86 days\)", text)
+    text = show_enrollment(store, canceled, now=enrolled_at)
+    assert "status    CANCELED" in text and "canceled  by Admin (admin)" in text
+    assert "Schedule: nothing to come" in text and "seat      none" in text
+
+
+def test_show_says_which_item_it_cannot_read_and_points_to_the_raw_items() -> None:
+    store = InMemoryPersistence()
+    _seeded(store, NOW)
+    store.put_item({"id": "odd", "sk": "0", "status": "PENDING"})
+    with pytest.raises(CommandError) as raised:
+        show_enrollment(store, "odd", now=NOW)
+    assert str(raised.value) == (
+        "item 'odd'/'0': attribute 'metadata__tenant_id' is missing, not str "
+        "(see the raw items: enrollkit show odd --items)"
+    )
+
+
+def test_list_pages_through_a_tenants_enrollments(
+    dynamodb_endpoint: Endpoint, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = tables()
+    store = DynamoDBPersistence(names[1], names[3], endpoint_url=dynamodb_endpoint.endpoint_url)
+    store.create_tables()
+    active, canceled = _seeded(store, NOW)
+    enroll(
+        Enrollment(
+            user=User(id="ana", name="Ana", email="ana@example.com"),
+            course=Course(id="other", name="Other", access_period=30),
+        ),
+        tenant=Tenant(id="globex", name="Globex"),
+        persistence_layer=store,
+        now=NOW,
+    )
+    endpoint = ["--endpoint-url", dynamodb_endpoint.endpoint_url, *names]
+    status, out, err = run(capsys, "list", "--tenant", "acme", "--limit", "1", *endpoint)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["enrollment", "user", "course", "status", "created"]
+    assert len(lines[2].split()) == 7 and lines[2].split()[0] in (active, canceled)
+    assert lines[-2] == "Next page:"
+    next_page = lines[-1].split()
+    assert next_page[:6] == ["enrollkit", "list", "--tenant", "acme", "--limit", "1"]
+    assert next_page[6:-2] == endpoint
+    status, out, err = run(capsys, *next_page[1:])
+    assert status == 0, err
+    assert "Next page" not in out
+    listed = {lines[2].split()[0], out.splitlines()[2].split()[0]}
+    assert listed == {active, canceled}
+    status, out, err = run(capsys, "list", "--tenant", "acme", "--status", "CANCELED", *endpoint)
+    assert status == 0, err
+    assert [line.split()[0] for line in out.splitlines()[2:]] == [canceled]
+    status, out, err = run(capsys, "list", "--tenant", "acme", "--user", "nobody", *endpoint)
+    assert (status, out) == (0, "No enrollments.\n")
+    status, _, err = run(capsys, "list", "--tenant", "acme", "--cursor", "forged", *endpoint)
+    assert_one_line_error(status, err, "not a cursor of this listing")
 
 
 def test_show_refuses_an_unknown_id_on_the_embedded_backend() -> None:
@@ -487,3 +583,52 @@ def test_show_refuses_the_locks_partition_as_an_id(capsys: pytest.CaptureFixture
     endpoint = f"http://127.0.0.1:{unused_port()}"
     status, _, err = run(capsys, "show", "lock", "--endpoint-url", endpoint)
     assert_one_line_error(status, err, "not an enrollment id: 'lock'", "reserved")
+
+
+# -- enrollkit backfill --------------------------------------------------------------------------
+
+
+def test_backfill_command_reports_progress_keeps_a_checkpoint_and_resumes(
+    dynamodb_endpoint: Endpoint,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from enrollkit import list_enrollments
+    from enrollkit.operations import backfill
+    from tests.test_reads import seed_original
+
+    names = tables()
+    endpoint = ["--endpoint-url", dynamodb_endpoint.endpoint_url]
+    assert run(capsys, "create-tables", *endpoint, *names)[0] == 0
+    store = DynamoDBPersistence(names[1], names[3], endpoint_url=dynamodb_endpoint.endpoint_url)
+    originals = [seed_original(store, n, tenant="acme", minute=n) for n in range(5)]
+    checkpoint = tmp_path / "backfill.checkpoint"
+
+    # The first run dies after its second page: the checkpoint file holds where it was.
+    real = backfill.backfill_indexes
+
+    def dies_after_two_pages(**kwargs: object) -> Iterator[backfill.BackfillProgress]:
+        pages = real(**kwargs)  # type: ignore[arg-type]
+        yield next(pages)
+        yield next(pages)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(backfill, "backfill_indexes", dies_after_two_pages)
+    status, out, err = run(
+        capsys, "backfill", "--checkpoint", str(checkpoint), "--page-size", "2", *endpoint, *names
+    )
+    assert status != 0 and "interrupted" in err
+    assert "scanned 2 items" in out and "scanned 4 items" in out
+    assert checkpoint.read_text("utf-8").strip()
+
+    monkeypatch.setattr(backfill, "backfill_indexes", real)
+    status, out, err = run(
+        capsys, "backfill", "--checkpoint", str(checkpoint), "--page-size", "2", *endpoint, *names
+    )
+    assert status == 0, err
+    assert out.startswith(f"Resuming from {checkpoint}.")
+    assert "Done: every readable enrollment is in the listing indexes." in out
+    assert not checkpoint.exists()
+    listed = list_enrollments(persistence_layer=store, tenant_id="acme").items
+    assert sorted(s.id for s in listed) == sorted(originals)

@@ -134,6 +134,13 @@ def test_enroll_writes_the_seed_layout(persistence: BasePersistence, now: dateti
             "create_date": created,
             "metadata__tenant_id": "tenant-1",
             "metadata__related_ids": {"tenant-1", "user-1"},
+            # The listing index keys (added to the seed's layout; see access-patterns.md).
+            "index__created": "2036-03-02T12:30:15.123456Z#enr-1",
+            "index__user": "tenant-1#user-1",
+            "index__course": "tenant-1#course-1",
+            "index__status": "tenant-1#PENDING",
+            "index__user_status": "tenant-1#user-1#PENDING",
+            "index__course_status": "tenant-1#course-1#PENDING",
         },
         "metadata#tenant": {
             "id": "enr-1",

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from enrollkit import keys
+from enrollkit.layout.indexes import DEFAULT_INDEXES
+from enrollkit.persistence.dynamodb import attribute_definitions, index_definition
 from tests.conftest import NOW, Endpoint, engine_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,10 +58,12 @@ def test_both_tables_have_the_layout_enrollkit_needs(template: dict[str, Any]) -
             {"AttributeName": keys.PARTITION_KEY, "KeyType": "HASH"},
             {"AttributeName": keys.SORT_KEY, "KeyType": "RANGE"},
         ]
-        assert table["AttributeDefinitions"] == [
-            {"AttributeName": keys.PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": keys.SORT_KEY, "AttributeType": "S"},
-        ]
+        indexes = (
+            DEFAULT_INDEXES.enrollments if name == "EnrollmentsTable" else DEFAULT_INDEXES.orders
+        )
+        # The same key attributes and indexes as create_tables() makes.
+        assert table["AttributeDefinitions"] == attribute_definitions(indexes)
+        assert table.get("GlobalSecondaryIndexes", []) == [index_definition(i) for i in indexes]
         assert table["TimeToLiveSpecification"] == {
             "AttributeName": keys.TTL_ATTRIBUTE,
             "Enabled": True,
@@ -67,7 +71,6 @@ def test_both_tables_have_the_layout_enrollkit_needs(template: dict[str, Any]) -
         assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
         assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert table["BillingMode"] == "PAY_PER_REQUEST"
-        assert "GlobalSecondaryIndexes" not in table
         resource = template["Resources"][name]
         assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
     assert template["Parameters"]["TableName"]["Default"] == "enrollments"
@@ -92,6 +95,13 @@ def test_the_access_policy_covers_what_enrollkit_calls(template: dict[str, Any])
         {"Fn::GetAtt": ["EnrollmentsTable", "Arn"]},
         {"Fn::GetAtt": ["OrdersTable", "Arn"]},
     ]
+    # list_enrollments() queries the listing indexes, which IAM authorises per index.
+    listings = policy["Statement"][1]
+    assert (listings["Effect"], listings["Action"]) == ("Allow", ["dynamodb:Query"])
+    assert listings["Resource"] == [{"Fn::Sub": "${EnrollmentsTable.Arn}/index/*"}]
+    # The Scan is for the maintenance tool only, in a policy of its own.
+    backfill = template["Resources"]["BackfillPolicy"]["Properties"]["PolicyDocument"]
+    assert set(backfill["Statement"][0]["Action"]) == {"dynamodb:Scan", "dynamodb:DescribeTable"}
 
 
 @pytest.fixture
@@ -125,7 +135,9 @@ def stack(
     assert described["StackStatus"] == "CREATE_COMPLETE"
     outputs = {output["OutputKey"]: output["OutputValue"] for output in described["Outputs"]}
     assert (outputs["TableName"], outputs["OrderTableName"]) == names
-    assert {"TableStreamArn", "OrderTableStreamArn", "AccessPolicyArn"} <= set(outputs)
+    assert {"TableStreamArn", "OrderTableStreamArn", "AccessPolicyArn", "BackfillPolicyArn"} <= set(
+        outputs
+    )
     yield dynamodb_endpoint, *names
 
 
@@ -182,11 +194,21 @@ def test_the_deployed_tables_match_create_tables_and_work(
 
     def shape(store: DynamoDBPersistence, name: str) -> tuple[Any, ...]:
         table = store.client.describe_table(TableName=name)["Table"]
+        indexes = sorted(
+            (
+                index["IndexName"],
+                index["KeySchema"],
+                index["Projection"]["ProjectionType"],
+                sorted(index["Projection"].get("NonKeyAttributes", [])),
+            )
+            for index in table.get("GlobalSecondaryIndexes", [])
+        )
         return (
             table["KeySchema"],
             sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]),
             table["StreamSpecification"],
             table["BillingModeSummary"]["BillingMode"],
+            indexes,
         )
 
     assert shape(deployed, table_name) == shape(created, created.table_name)
@@ -211,3 +233,8 @@ def test_the_deployed_tables_match_create_tables_and_work(
     )
     root = deployed.get_item(keys.enrollment_key(enrollment.id))
     assert root is not None and root["status"] == "CANCELED"
+    # The deployed indexes serve the listing.
+    from enrollkit import list_enrollments
+
+    listed = list_enrollments(persistence_layer=deployed, tenant_id="acme", status="CANCELED")
+    assert [summary.id for summary in listed.items] == [enrollment.id]

@@ -50,10 +50,19 @@ if TYPE_CHECKING:
     from enrollkit.operations.cancel import CancelResult, cancel
     from enrollkit.operations.enroll import enroll
     from enrollkit.operations.orders import create_order
+    from enrollkit.operations.reads import get_enrollment, list_enrollments
     from enrollkit.operations.seats import SeatLedger, SeatRecord, add_vacancies, seat_ledger
     from enrollkit.persistence.base import BasePersistence, PersistenceLayer
     from enrollkit.persistence.dynamodb import DynamoDBPersistence
     from enrollkit.persistence.memory import InMemoryPersistence
+    from enrollkit.records import (
+        CancellationRecord,
+        CancelPolicyRecord,
+        EnrollmentRecord,
+        EnrollmentSummary,
+        LockRecord,
+        Page,
+    )
     from enrollkit.transaction.builder import TransactionBuilder
     from enrollkit.transaction.retry import RetryPolicy
 
@@ -77,6 +86,14 @@ _LAZY = {
     "enroll_many": "enrollkit.operations.bulk",
     "BulkOutcome": "enrollkit.operations.bulk",
     "BulkResult": "enrollkit.operations.bulk",
+    "get_enrollment": "enrollkit.operations.reads",
+    "list_enrollments": "enrollkit.operations.reads",
+    "EnrollmentRecord": "enrollkit.records",
+    "EnrollmentSummary": "enrollkit.records",
+    "Page": "enrollkit.records",
+    "LockRecord": "enrollkit.records",
+    "CancelPolicyRecord": "enrollkit.records",
+    "CancellationRecord": "enrollkit.records",
     "PersistenceLayer": "enrollkit.persistence.base",
     "BasePersistence": "enrollkit.persistence.base",
     "InMemoryPersistence": "enrollkit.persistence.memory",
@@ -106,8 +123,10 @@ __all__ = [
     "BulkResult",
     "CancelNotAllowed",
     "CancelPolicy",
+    "CancelPolicyRecord",
     "CancelResult",
     "CanceledEnrollmentId",
+    "CancellationRecord",
     "Course",
     "DeduplicationConflictError",
     "DeduplicationWindow",
@@ -117,13 +136,17 @@ __all__ = [
     "Enrollment",
     "EnrollmentIdConflict",
     "EnrollmentNotFound",
+    "EnrollmentRecord",
     "EnrollmentStatus",
+    "EnrollmentSummary",
     "InMemoryPersistence",
     "InvalidInput",
     "KeyPair",
     "LifecycleEvent",
+    "LockRecord",
     "OrderNotFound",
     "OrderOwnershipConflict",
+    "Page",
     "PersistenceError",
     "PersistenceLayer",
     "RetryPolicy",
@@ -145,6 +168,8 @@ __all__ = [
     "create_order",
     "enroll",
     "enroll_many",
+    "get_enrollment",
+    "list_enrollments",
     "lock_hash",
     "seat_ledger",
 ]

@@ -235,5 +235,8 @@ class CrashingPersistence(BasePersistence):
     def query_index(self, index_name: str, partition_value: str, **query: Any) -> IndexPage:
         return self.inner.query_index(index_name, partition_value, **query)
 
+    def scan_page(self, **scan: Any) -> IndexPage:
+        return self.inner.scan_page(**scan)
+
 
 # -- races -------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ enrollment's items.
     enrollkit demo [--endpoint-url URL]
     enrollkit create-tables [--endpoint-url URL] [--region R] [--table-name T]
                             [--order-table-name O]
-    enrollkit show ENROLLMENT_ID [--endpoint-url URL] [--region R] [--table-name T] ...
+    enrollkit show ENROLLMENT_ID [--items] [--endpoint-url URL] [--region R] ...
+    enrollkit list --tenant T [--user U | --course C] [--status S] [--limit N] [--cursor X]
+    enrollkit backfill [--checkpoint FILE] [--page-size N] [--endpoint-url URL] ...
     enrollkit enroll-csv FILE --tenant T --course C [--order O] [--endpoint-url URL] ...
 
 Errors a user can cause (an unreachable endpoint, a missing table, an unknown id) are one
@@ -16,6 +18,8 @@ command is a module of its own:
 - :mod:`enrollkit.cli.demo`: ``enrollkit demo``, one function per narrated step
 - :mod:`enrollkit.cli.tables`: ``enrollkit create-tables``
 - :mod:`enrollkit.cli.show`: ``enrollkit show``
+- :mod:`enrollkit.cli.listing`: ``enrollkit list``
+- :mod:`enrollkit.cli.backfill`: ``enrollkit backfill``
 - :mod:`enrollkit.cli.enroll_csv`: ``enrollkit enroll-csv``
 - :mod:`enrollkit.cli.connection`: the connection options, the DynamoDB client, table checks
 - :mod:`enrollkit.cli.render`: plain-text tables, instants, durations, attribute values
@@ -33,13 +37,17 @@ import sys
 from collections.abc import Sequence
 
 from enrollkit import __version__
+from enrollkit.cli.backfill import add_arguments as add_backfill_arguments
+from enrollkit.cli.backfill import cmd_backfill
 from enrollkit.cli.connection import add_connection_options, client_error_message, connect
 from enrollkit.cli.demo import cmd_demo
 from enrollkit.cli.enroll_csv import add_arguments as add_enroll_csv_arguments
 from enrollkit.cli.enroll_csv import cmd_enroll_csv
 from enrollkit.cli.errors import EXIT_ERROR, EXIT_OK, CommandError
+from enrollkit.cli.listing import add_arguments as add_list_arguments
+from enrollkit.cli.listing import cmd_list
 from enrollkit.cli.render import render_table
-from enrollkit.cli.show import cmd_show, format_items, show_enrollment
+from enrollkit.cli.show import cmd_show, format_items, show_enrollment, show_items
 from enrollkit.cli.tables import cmd_create_tables
 from enrollkit.errors import EnrollkitError
 
@@ -57,6 +65,7 @@ __all__ = [
     "main",
     "render_table",
     "show_enrollment",
+    "show_items",
 ]
 
 PROG = "enrollkit"
@@ -93,12 +102,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser(
         "show",
-        help="print one enrollment's items",
-        description="Print the item collection of one enrollment, with its lock and seat.",
+        help="print one enrollment: status, schedule, lock, seat, cancel policy",
+        description="Print one enrollment as enrollkit reads it: its status, schedule, "
+        "lock, seat and cancel policy. With --items, its raw item collection, with its "
+        "lock item and its seat's record in the order.",
     )
     show.add_argument("enrollment_id", metavar="ENROLLMENT_ID")
+    show.add_argument(
+        "--items", action="store_true", help="print the stored items instead, as they are"
+    )
     add_connection_options(show)
     show.set_defaults(run=cmd_show)
+
+    listing = commands.add_parser(
+        "list",
+        help="list a tenant's enrollments, newest first",
+        description="List a tenant's enrollments, newest first, a page at a time (one "
+        "index Query per page), by user or course and by status.",
+    )
+    add_list_arguments(listing)
+    add_connection_options(listing)
+    listing.set_defaults(run=cmd_list)
+
+    backfill = commands.add_parser(
+        "backfill",
+        help="bring enrollments written before the listing indexes into them",
+        description="Write the listing index attributes onto enrollments written before "
+        "them (by an earlier enrollkit, or the original code). Scans the enrollments "
+        "table a page at a time, writes only items that lack them, and resumes from "
+        "--checkpoint. Safe to run again.",
+    )
+    add_backfill_arguments(backfill)
+    add_connection_options(backfill)
+    backfill.set_defaults(run=cmd_backfill)
 
     bulk = commands.add_parser(
         "enroll-csv",

@@ -10,25 +10,24 @@ from enrollkit.cli.render import render_table
 
 
 def cmd_create_tables(args: argparse.Namespace) -> int:
-    from enrollkit.persistence.dynamodb import describe_key_schema
-
     store = connect(args)
     store.create_tables()
     print(f"Tables ready at {location(args)}:")
-    rows = []
-    for role, table in (("enrollments", store.table_name), ("orders", store.order_table_name)):
-        description = store.client.describe_table(TableName=table)["Table"]
-        ttl = store.client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
-        stream = description.get("StreamSpecification", {})
-        rows.append(
-            (
-                role,
-                table,
-                description.get("TableStatus", "?"),
-                describe_key_schema(description),
-                f"{ttl.get('AttributeName', 'ttl')} {ttl.get('TimeToLiveStatus', '?')}",
-                stream.get("StreamViewType", "off") if stream.get("StreamEnabled") else "off",
-            )
+    described = store.describe_tables()
+    rows = [
+        (
+            role,
+            table.name,
+            table.status,
+            table.key_schema,
+            table.ttl,
+            table.stream,
+            len(table.indexes),
         )
-    print(render_table(("role", "table", "status", "key", "ttl", "stream"), rows))
+        for role, table in zip(("enrollments", "orders"), described, strict=True)
+    ]
+    print(render_table(("role", "table", "status", "key", "ttl", "stream", "indexes"), rows))
+    for table in described:
+        if table.indexes:
+            print(f"Indexes of {table.name}: {', '.join(table.indexes)}")
     return EXIT_OK

@@ -1,17 +1,25 @@
 """The enrollment's own items, in its partition ``<enrollment id>``: the root item ``0``,
-``metadata#tenant``, ``cancel_policy`` and ``canceled_date``; and the whole item
-collection as one Query reads it."""
+``metadata#tenant``, ``cancel_policy`` and ``canceled_date``; the whole item collection as
+one Query reads it; and the listing indexes, which the root item's ``index__*``
+attributes key.
+
+The listing indexes: one global secondary index per filter of ``list_enrollments()``,
+each partitioned by the tenant (and the user or course, and the status) and sorted by
+``index__created`` = ``<creation instant, fixed width>#<enrollment id>``, so a Query in
+descending order is newest first. The status-keyed attributes change with the status:
+every writer of ``status`` sets them through :func:`status_changes`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from enrollkit.errors import UnreadableItem
+from enrollkit.errors import InvalidInput, UnreadableItem
 from enrollkit.layout import lock, schedule, seat
 from enrollkit.layout.table import (
     CREATE_DATE,
@@ -20,9 +28,12 @@ from enrollkit.layout.table import (
     TTL_ATTRIBUTE,
     UPDATE_DATE,
     attr,
+    expired,
     key,
     present_and_live,
     read,
+    read_date,
+    read_instant,
 )
 from enrollkit.models import (
     Author,
@@ -31,8 +42,23 @@ from enrollkit.models import (
     Enrollment,
     EnrollmentStatus,
     KeyPair,
+    LifecycleEvent,
     Tenant,
+    User,
     Vacancy,
+    validate_enrollment_id,
+)
+from enrollkit.persistence.indexes import (
+    MAX_INDEX_PARTITION_KEY_BYTES,
+    MAX_INDEX_SORT_KEY_BYTES,
+    GlobalIndex,
+)
+from enrollkit.records import (
+    CancellationRecord,
+    CancelPolicyRecord,
+    EnrollmentRecord,
+    EnrollmentSummary,
+    LockRecord,
 )
 from enrollkit.timing import cancel_deadline, iso, ttl
 
@@ -49,8 +75,49 @@ RELATED_IDS = "metadata__related_ids"
 REQUEST_TOKEN = "request_token"
 IDEMPOTENCY_KEY = "idempotency_key"
 RETURNED_SEAT = "returned_seat"
+USER = "user"
+COURSE = "course"
+PROGRESS = "progress"
 # A retry of an enroll wrote the same of these (the rest is dates and status).
-_IDENTITY = ("user", "course", TENANT_ID)
+_IDENTITY = (USER, COURSE, TENANT_ID)
+
+# -- the listing indexes -----------------------------------------------------------------
+
+CREATED = "index__created"
+BY_STATUS = "index__status"
+BY_USER = "index__user"
+BY_USER_STATUS = "index__user_status"
+BY_COURSE = "index__course"
+BY_COURSE_STATUS = "index__course_status"
+# What a listing shows (EnrollmentSummary). Not progress nor update_date: a change of
+# those alone then writes to no index.
+_SUMMARY = (USER, COURSE, STATUS, CREATE_DATE, TENANT_ID)
+
+# What the index attributes are computed from, as condition paths (a backfill writes them
+# only while these are as it read them).
+LISTING_SOURCES = (TENANT_ID, f"{USER}.id", f"{COURSE}.id", STATUS, CREATE_DATE)
+
+
+def _listing_index(name: str, partition_key: str) -> GlobalIndex:
+    # DynamoDB projects an index's own keys anyway: the summary's other attributes only.
+    projected = tuple(name for name in _SUMMARY if name != partition_key)
+    return GlobalIndex(name, partition_key, CREATED, projected)
+
+
+TENANT_INDEX = _listing_index("enrollments_by_tenant", TENANT_ID)
+STATUS_INDEX = _listing_index("enrollments_by_status", BY_STATUS)
+USER_INDEX = _listing_index("enrollments_by_user", BY_USER)
+USER_STATUS_INDEX = _listing_index("enrollments_by_user_status", BY_USER_STATUS)
+COURSE_INDEX = _listing_index("enrollments_by_course", BY_COURSE)
+COURSE_STATUS_INDEX = _listing_index("enrollments_by_course_status", BY_COURSE_STATUS)
+LISTING_INDEXES = (
+    TENANT_INDEX,
+    STATUS_INDEX,
+    USER_INDEX,
+    USER_STATUS_INDEX,
+    COURSE_INDEX,
+    COURSE_STATUS_INDEX,
+)
 
 
 def root_key(enrollment_id: str) -> KeyPair:
@@ -79,7 +146,125 @@ def root_item(enrollment: Enrollment, tenant: Tenant, now: datetime) -> dict[str
         CREATE_DATE: iso(now),
         TENANT_ID: tenant.id,
         RELATED_IDS: {tenant.id, enrollment.user.id},
+        **listing_attributes(
+            ListingKeys(
+                tenant_id=tenant.id,
+                user_id=enrollment.user.id,
+                course_id=enrollment.course.id,
+                status=enrollment.status,
+            ),
+            created_at=now,
+            enrollment_id=enrollment.id,
+        ),
     }
+
+
+# -- the listing indexes' attributes ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListingKeys:
+    """What partitions an enrollment in the listing indexes."""
+
+    tenant_id: str
+    user_id: str
+    course_id: str
+    status: EnrollmentStatus
+
+    def status_attributes(self) -> dict[str, str]:
+        """The status-keyed index attributes: they change whenever the status does."""
+        status = self.status.value
+        return {
+            BY_STATUS: _index_value(self.tenant_id, status),
+            BY_USER_STATUS: _index_value(self.tenant_id, self.user_id, status),
+            BY_COURSE_STATUS: _index_value(self.tenant_id, self.course_id, status),
+        }
+
+
+def listing_attributes(
+    keys: ListingKeys, *, created_at: datetime, enrollment_id: str
+) -> dict[str, str]:
+    """Every listing index attribute of a root item (InvalidInput when one would be over
+    DynamoDB's index key size, before anything is written)."""
+    created = f"{created_order(created_at)}#{enrollment_id}"
+    if len(created.encode()) > MAX_INDEX_SORT_KEY_BYTES:
+        raise InvalidInput(
+            f"the enrollment id makes an index sort key over DynamoDB's "
+            f"{MAX_INDEX_SORT_KEY_BYTES} bytes: use a shorter id"
+        )
+    return {
+        CREATED: created,
+        BY_USER: _index_value(keys.tenant_id, keys.user_id),
+        BY_COURSE: _index_value(keys.tenant_id, keys.course_id),
+        **keys.status_attributes(),
+    }
+
+
+_CREATED_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def created_order(instant: datetime) -> str:
+    """An instant as a fixed-width UTC string, so that strings sort as instants do (an
+    ISO string with an offset, or without microseconds, would not)."""
+    return instant.astimezone(timezone.utc).strftime(_CREATED_FORMAT)
+
+
+def enrollment_at(created: str) -> str | None:
+    """The enrollment id an ``index__created`` value names, or ``None`` when it is not
+    one (``<instant>#<id>``)."""
+    instant, _, enrollment_id = created.rpartition("#")
+    try:
+        datetime.strptime(instant, _CREATED_FORMAT)
+        validate_enrollment_id(enrollment_id)
+    except ValueError:
+        return None
+    return enrollment_id
+
+
+def _index_value(*parts: str) -> str:
+    # Ids and statuses never contain '#': the joined value names one combination.
+    value = "#".join(parts)
+    if len(value.encode()) > MAX_INDEX_PARTITION_KEY_BYTES:
+        raise InvalidInput(
+            f"the tenant, user and course ids make an index key over DynamoDB's "
+            f"{MAX_INDEX_PARTITION_KEY_BYTES} bytes: use shorter ids"
+        )
+    return value
+
+
+def listing_keys_of(root: Mapping[str, Any]) -> ListingKeys:
+    """The listing keys of a stored root item, or :class:`UnreadableItem`."""
+    return ListingKeys(
+        tenant_id=read(root, TENANT_ID),
+        user_id=user_of(root).id,
+        course_id=course_of(root).id,
+        status=status_of(root),
+    )
+
+
+def listing_attributes_of(root: Mapping[str, Any]) -> dict[str, str]:
+    """The listing index attributes a stored root item should have (what the backfill
+    writes), or :class:`UnreadableItem`."""
+    return listing_attributes(
+        listing_keys_of(root),
+        created_at=read_date(root, CREATE_DATE),
+        enrollment_id=read(root, PARTITION_KEY),
+    )
+
+
+def status_changes(
+    root: Mapping[str, Any], status: EnrollmentStatus, now: datetime
+) -> dict[str, Any]:
+    """What a change of status sets on the root item: the status, ``update_date``, and the
+    status-keyed index attributes, so the status indexes follow. Every writer of
+    ``status`` uses this. (A root item enrollkit cannot read keys gets only the status;
+    ``enrollkit backfill`` reports it.)"""
+    changes: dict[str, Any] = {STATUS: status.value, UPDATE_DATE: iso(now)}
+    try:
+        keys = listing_keys_of(root)
+    except UnreadableItem:
+        return changes
+    return {**changes, **replace(keys, status=status).status_attributes()}
 
 
 def tenant_item(enrollment_id: str, tenant: Tenant, now: datetime) -> dict[str, Any]:
@@ -125,9 +310,9 @@ def canceled_date_item(
     return item
 
 
-def canceled_changes(now: datetime) -> dict[str, Any]:
+def canceled_changes(root: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """What cancel() sets on the root item."""
-    return {STATUS: EnrollmentStatus.CANCELED.value, UPDATE_DATE: iso(now)}
+    return status_changes(root, EnrollmentStatus.CANCELED, now)
 
 
 # -- conditions ------------------------------------------------------------------------------
@@ -164,12 +349,64 @@ def is_canceled(root: Mapping[str, Any]) -> bool:
 
 def course_of(root: Mapping[str, Any]) -> Course:
     try:
-        return Course.model_validate(read(root, "course", Mapping))
+        return Course.model_validate(_fields_of(Course, read(root, COURSE, Mapping)))
     except ValidationError as error:
         raise UnreadableItem(
             f"item {root.get(PARTITION_KEY)!r}/{ROOT_SK!r}: attribute 'course' is not a "
-            f"course: {error}"
+            f"course: {_first_error(error)}"
         ) from None
+
+
+def user_of(root: Mapping[str, Any]) -> User:
+    try:
+        return User.model_validate(_fields_of(User, read(root, USER, Mapping)))
+    except ValidationError as error:
+        raise UnreadableItem(
+            f"item {root.get(PARTITION_KEY)!r}/{ROOT_SK!r}: attribute 'user' is not a "
+            f"user: {_first_error(error)}"
+        ) from None
+
+
+def status_of(root: Mapping[str, Any]) -> EnrollmentStatus:
+    value = read(root, STATUS)
+    try:
+        return EnrollmentStatus(value)
+    except ValueError:
+        raise UnreadableItem(
+            f"item {root.get(PARTITION_KEY)!r}/{ROOT_SK!r}: attribute 'status' is "
+            f"{value[:40]!r}, not an enrollment status"
+        ) from None
+
+
+def _fields_of(model: type[BaseModel], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The model's fields of a stored map: other writers (the original code) stored more."""
+    return {name: value for name, value in stored.items() if name in model.model_fields}
+
+
+def _first_error(error: ValidationError) -> str:
+    """pydantic's first complaint, on one line: where, and what."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "value"
+    return f"{where}: {first['msg']}"
+
+
+def parse_summary(item: Mapping[str, Any]) -> EnrollmentSummary:
+    """A root item (as a listing index carries it) as an :class:`EnrollmentSummary`."""
+    return EnrollmentSummary(
+        id=read(item, PARTITION_KEY),
+        tenant_id=read(item, TENANT_ID),
+        user=user_of(item),
+        course=course_of(item),
+        status=status_of(item),
+        created_at=read_date(item, CREATE_DATE),
+    )
+
+
+def _progress_of(root: Mapping[str, Any]) -> int:
+    if PROGRESS not in root:  # the model's default
+        return 0
+    value: int = read(root, PROGRESS, int)
+    return value
 
 
 def parse_cancel_record(canceled_date: Mapping[str, Any]) -> CancelRecord:
@@ -232,3 +469,70 @@ class EnrollmentItems:
     @property
     def schedule_keys(self) -> list[KeyPair]:
         return [key(self.enrollment_id, sk) for sk in self.by_sk if schedule.is_schedule(sk)]
+
+    def record(self, now: datetime) -> EnrollmentRecord:
+        """The collection as an :class:`EnrollmentRecord` as of ``now``: items whose ttl has
+        passed left out. Raises :class:`UnreadableItem` for an item it cannot read, and
+        ``LookupError`` without a root item."""
+        root = self.root
+        if root is None:
+            raise LookupError(self.enrollment_id)
+        live = {sk: item for sk, item in self.by_sk.items() if not expired(item, now)}
+        return EnrollmentRecord(
+            id=read(root, PARTITION_KEY),
+            tenant_id=read(root, TENANT_ID),
+            user=user_of(root),
+            course=course_of(root),
+            status=status_of(root),
+            progress=_progress_of(root),
+            created_at=read_date(root, CREATE_DATE),
+            updated_at=read_date(root, UPDATE_DATE) if UPDATE_DATE in root else None,
+            schedule=_schedule_of(live.values()),
+            lock=_lock_of(live.get(lock.LOCK_METADATA_SK)),
+            deduplication_window=_window_of(live.get(lock.DEDUPLICATION_WINDOW_SK)),
+            cancel_policy=_policy_of(live.get(CANCEL_POLICY_SK)),
+            seat=self.taken_seat,
+            canceled=_cancellation_of(live.get(CANCELED_DATE_SK)),
+        )
+
+
+def _schedule_of(items: Iterable[Mapping[str, Any]]) -> dict[LifecycleEvent, datetime]:
+    events = (
+        schedule.parse_schedule_item(item)
+        for item in items
+        if schedule.is_schedule(str(item[SORT_KEY]))
+    )
+    return {event.event: event.due for event in events if event is not None}
+
+
+def _lock_of(item: Mapping[str, Any] | None) -> LockRecord | None:
+    if item is None:
+        return None
+    return LockRecord(hash=lock.locked_hash(item), until=read_instant(item, TTL_ATTRIBUTE))
+
+
+def _window_of(item: Mapping[str, Any] | None) -> int | None:
+    if item is None:
+        return None
+    offset_days: int = read(item, lock.OFFSET_DAYS, int)
+    return offset_days
+
+
+def _policy_of(item: Mapping[str, Any] | None) -> CancelPolicyRecord | None:
+    if item is None:
+        return None
+    deadline = read_instant(item, TTL_ATTRIBUTE) if TTL_ATTRIBUTE in item else None
+    return CancelPolicyRecord(deadline=deadline)
+
+
+def _cancellation_of(item: Mapping[str, Any] | None) -> CancellationRecord | None:
+    if item is None:
+        return None
+    try:
+        author = Author.model_validate(read(item, "author", Mapping))
+    except ValidationError as error:
+        raise UnreadableItem(
+            f"item {item.get(PARTITION_KEY)!r}/{CANCELED_DATE_SK!r}: attribute 'author' is "
+            f"not an author: {_first_error(error)}"
+        ) from None
+    return CancellationRecord(author=author, at=read_date(item, CREATE_DATE))

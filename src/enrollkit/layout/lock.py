@@ -29,6 +29,7 @@ DEDUPLICATION_WINDOW_SK = "metadata#deduplication_window"
 HOLDER = "enrollment_id"
 HOLDER_TENANT = "tenant_id"
 HASH = "hash"
+OFFSET_DAYS = "offset_days"
 
 
 def lock_hash(user_id: str, course_id: str) -> str:
@@ -100,7 +101,7 @@ def deduplication_window_item(
 ) -> dict[str, Any]:
     return {
         **deduplication_window_key(enrollment_id).as_key(),
-        "offset_days": window.offset_days,
+        OFFSET_DAYS: window.offset_days,
         CREATE_DATE: iso(now),
     }
 

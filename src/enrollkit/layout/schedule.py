@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from enrollkit.layout.table import CREATE_DATE, SORT_KEY, TTL_ATTRIBUTE, key, read
+from enrollkit.layout.table import CREATE_DATE, SORT_KEY, TTL_ATTRIBUTE, key, read_instant
 from enrollkit.models import Enrollment, KeyPair, LifecycleEvent
 from enrollkit.timing import iso, ttl
 
@@ -54,5 +54,5 @@ def parse_schedule_item(item: Mapping[str, Any]) -> ScheduledEvent | None:
         event = LifecycleEvent(str(item.get(SORT_KEY)))
     except ValueError:
         return None
-    due = datetime.fromtimestamp(read(item, TTL_ATTRIBUTE, int), tz=timezone.utc)
+    due = read_instant(item, TTL_ATTRIBUTE)
     return ScheduledEvent(event=event, due=due, email=str(item.get(EMAIL, "")))

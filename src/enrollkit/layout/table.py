@@ -4,7 +4,7 @@ key size limits (checked where keys are built), and condition helpers."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from enrollkit.errors import InvalidInput, UnreadableItem
@@ -90,3 +90,33 @@ def read(item: Mapping[str, Any], name: str, kind: type[Any] = str) -> Any:
             f"not {kind.__name__}"
         )
     return value
+
+
+def read_instant(item: Mapping[str, Any], name: str) -> datetime:
+    """An epoch-seconds attribute (a ``ttl``) as a UTC datetime, or a clear error: a value
+    in milliseconds is past year 9999, which no datetime holds."""
+    seconds = read(item, name, int)
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        raise UnreadableItem(
+            f"item {item.get(PARTITION_KEY)!r}/{item.get(SORT_KEY)!r}: attribute {name!r} "
+            f"is {seconds}, not an instant in epoch seconds"
+        ) from None
+
+
+def read_date(item: Mapping[str, Any], name: str) -> datetime:
+    """An ISO-8601 date attribute (``create_date``) as a timezone-aware datetime, or a
+    clear error naming the item and the attribute."""
+    text = read(item, name)
+    try:
+        # Python 3.10's fromisoformat does not take the "Z" suffix other writers use.
+        instant = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        instant = None
+    if instant is None or instant.tzinfo is None:
+        raise UnreadableItem(
+            f"item {item.get(PARTITION_KEY)!r}/{item.get(SORT_KEY)!r}: attribute {name!r} "
+            f"is not an ISO-8601 date with a UTC offset: {text[:40]!r}"
+        )
+    return instant

@@ -155,7 +155,7 @@ def _send(
             )
             transaction.update(
                 key=enrollment_layout.root_key(enrollment_id),
-                set=enrollment_layout.canceled_changes(now),
+                set=enrollment_layout.canceled_changes(root, now),
                 cond=enrollment_layout.cancelable_for(enrollment_layout.tenant_of(root)),
                 exc_cls=CancelNotAllowed,
             )

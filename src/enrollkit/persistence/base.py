@@ -74,6 +74,14 @@ class PersistenceLayer(Protocol):
         table_name: str | None = None,
     ) -> IndexPage: ...
 
+    def scan_page(
+        self,
+        *,
+        limit: int,
+        start_after: Mapping[str, Any] | None = None,
+        table_name: str | None = None,
+    ) -> IndexPage: ...
+
 
 class BasePersistence(ABC):
     """Implements ``transact_writer`` over :meth:`execute_transaction`.
@@ -173,3 +181,16 @@ class BasePersistence(ABC):
         ``sort_range``), ordered by index sort key, at most ``limit``, starting after the
         ``last_key`` of a previous page. Eventually consistent on DynamoDB; semantics in
         :mod:`enrollkit.persistence.indexes`."""
+
+    @abstractmethod
+    def scan_page(
+        self,
+        *,
+        limit: int,
+        start_after: Mapping[str, Any] | None = None,
+        table_name: str | None = None,
+    ) -> IndexPage:
+        """One page of a Scan of a whole table: at most ``limit`` items, starting after the
+        ``last_key`` of a previous page; ``last_key`` is ``None`` once the table is read
+        to its end. Strongly consistent. For maintenance tools (``enrollkit backfill``):
+        no read of enrollkit's own scans."""

@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -276,6 +277,28 @@ class DynamoDBPersistence(BasePersistence):
             last_key=deserialize_item(last_key) if last_key else None,
         )
 
+    def scan_page(
+        self,
+        *,
+        limit: int,
+        start_after: Mapping[str, Any] | None = None,
+        table_name: str | None = None,
+    ) -> IndexPage:
+        check_index_query(limit)
+        request: dict[str, Any] = {
+            "TableName": self._table(table_name),
+            "Limit": limit,
+            "ConsistentRead": True,
+        }
+        if start_after is not None:
+            request["ExclusiveStartKey"] = serialize_item(start_after)
+        response = self._call("scan", **request)
+        last_key = response.get("LastEvaluatedKey")
+        return IndexPage(
+            items=[deserialize_item(item) for item in response.get("Items", [])],
+            last_key=deserialize_item(last_key) if last_key else None,
+        )
+
     def create_tables(self) -> None:
         """Create both tables if missing: key ``id``/``sk``, TTL on ``ttl``, streams
         with new and old images, on-demand billing. Safe to call again.
@@ -351,6 +374,33 @@ class DynamoDBPersistence(BasePersistence):
                 GlobalSecondaryIndexUpdates=[{"Create": index_definition(spec)}],
             )
             self._wait_until_active(table_name)
+
+    def describe_tables(self) -> list[TableDescription]:
+        """How the enrollments and orders tables are set up, as DynamoDB describes them
+        (for ``enrollkit create-tables``)."""
+        described = []
+        for table_name in (self.table_name, self.order_table_name):
+            table = self._call("describe_table", TableName=table_name)["Table"]
+            ttl = self._call("describe_time_to_live", TableName=table_name)["TimeToLiveDescription"]
+            stream = table.get("StreamSpecification", {})
+            described.append(
+                TableDescription(
+                    name=table_name,
+                    status=str(table.get("TableStatus", "?")),
+                    key_schema=describe_key_schema(table),
+                    ttl=f"{ttl.get('AttributeName', TTL_ATTRIBUTE)} "
+                    f"{ttl.get('TimeToLiveStatus', '?')}",
+                    stream=str(stream.get("StreamViewType", "off"))
+                    if stream.get("StreamEnabled")
+                    else "off",
+                    indexes=tuple(
+                        sorted(
+                            index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])
+                        )
+                    ),
+                )
+            )
+        return described
 
     def missing_tables(self) -> list[str]:
         """Of the enrollments and orders tables, those that do not exist (one DescribeTable
@@ -438,8 +488,23 @@ class DynamoDBPersistence(BasePersistence):
         return missing or list(tables)
 
 
+_INDEXES_FIELD = "GlobalSecondaryIndexes"
+
+
 class _TableExists(PersistenceError):
     pass
+
+
+@dataclass(frozen=True)
+class TableDescription:
+    """One table as DynamoDB describes it, in words."""
+
+    name: str
+    status: str
+    key_schema: str
+    ttl: str
+    stream: str
+    indexes: tuple[str, ...]
 
 
 # The layout both tables have: (attribute, key type), every key attribute a string.

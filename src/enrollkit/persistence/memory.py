@@ -7,6 +7,7 @@ DynamoDB deletes them up to days after their ``ttl``.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -158,6 +159,30 @@ class InMemoryPersistence(BasePersistence):
                 items=items,
                 last_key=index.last_key(last, partition_value) if last is not None else None,
             )
+
+    def scan_page(
+        self,
+        *,
+        limit: int,
+        start_after: Mapping[str, Any] | None = None,
+        table_name: str | None = None,
+    ) -> IndexPage:
+        check_index_query(limit)
+        with self._lock:
+            keys = sorted(
+                (item[PARTITION_KEY], item[SORT_KEY]) for item in self._rows(table_name).items()
+            )
+            start = 0
+            if start_after is not None:
+                start = bisect.bisect_right(
+                    keys, (start_after[PARTITION_KEY], start_after[SORT_KEY])
+                )
+            chosen = keys[start : start + limit]
+            table = self._rows(table_name)
+            items = [_copied(table.get(pk, sk) or {}) for pk, sk in chosen]
+        stopped = len(chosen) == limit  # as DynamoDB: a page that stopped at its limit
+        last = {PARTITION_KEY: chosen[-1][0], SORT_KEY: chosen[-1][1]} if stopped else None
+        return IndexPage(items=items, last_key=last)
 
     def scan(self, *, table_name: str | None = None) -> list[dict[str, Any]]:
         """Every item of a table (for tests and tools)."""
