@@ -347,7 +347,10 @@ def test_the_edges_of_the_accepted_range_work(store: BasePersistence, now: datet
     assert store.get_item(KeyPair("extreme", "0")) is not None
 
 
-@pytest.mark.parametrize("now", ["2026-03-02T12:30:00+00:00", 1_772_454_615, 0.5, object()])
+@pytest.mark.parametrize(
+    "now",
+    ["2026-03-02T12:30:00+00:00", 1_772_454_615, 0.5, pytest.param(object(), id="object")],
+)
 def test_a_now_that_is_not_a_datetime_is_refused(store: BasePersistence, now: Any) -> None:
     refused(
         store,

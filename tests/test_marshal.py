@@ -195,7 +195,7 @@ def test_deserialize_is_boto3s_type_deserializer(value: Any) -> None:
         frozenset(),
         {"nested": [set()]},
         {1, "a"},
-        object(),
+        pytest.param(object(), id="object"),
         [1, 2.5],
     ],
     ids=repr,
