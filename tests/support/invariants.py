@@ -9,6 +9,7 @@ with the code it checks.
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import os
 from collections import Counter
@@ -89,13 +90,16 @@ def _write_summary() -> None:
     if not path or not STATS:
         return
     target = Path(path)
-    merged: Counter[str] = Counter()
-    if target.exists():
-        merged.update(json.loads(target.read_text()))
-    merged.update(STATS)
-    counts = {key: value for key, value in merged.items() if not key.startswith("total.")}
-    summary = {**dict(sorted(counts.items())), **dict(sorted(_totals(counts).items()))}
-    target.write_text(json.dumps(summary, indent=2) + "\n")
+    # Parallel test workers (pytest-xdist) each add their counts: one at a time.
+    with Path(f"{target}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged: Counter[str] = Counter()
+        if target.exists():
+            merged.update(json.loads(target.read_text()))
+        merged.update(STATS)
+        counts = {key: value for key, value in merged.items() if not key.startswith("total.")}
+        summary = {**dict(sorted(counts.items())), **dict(sorted(_totals(counts).items()))}
+        target.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 atexit.register(_write_summary)
