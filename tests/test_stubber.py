@@ -173,6 +173,8 @@ def enroll_request() -> dict[str, Any]:
                         **SCHEDULE,
                         "create_date": s(CREATED),
                         "ttl": n(1772713815),  # NOW + 3 days
+                        "due_shard": s("2026-03-05#11"),  # the due-time index
+                        "due_at": s("2026-03-05T12:30:15Z"),
                     },
                 }
             },
@@ -185,6 +187,8 @@ def enroll_request() -> dict[str, Any]:
                         **SCHEDULE,
                         "create_date": s(CREATED),
                         "ttl": n(1777638615),  # NOW + 60 days
+                        "due_shard": s("2026-05-01#11"),  # the due-time index
+                        "due_at": s("2026-05-01T12:30:15Z"),
                     },
                 }
             },
@@ -197,6 +201,8 @@ def enroll_request() -> dict[str, Any]:
                         **SCHEDULE,
                         "create_date": s(CREATED),
                         "ttl": n(1780230615),  # NOW + 90 days
+                        "due_shard": s("2026-05-31#11"),  # the due-time index
+                        "due_at": s("2026-05-31T12:30:15Z"),
                     },
                 }
             },
@@ -413,7 +419,8 @@ def cancel_request() -> dict[str, Any]:
                     "TableName": TABLE,
                     "Key": {"id": s("enr-1"), "sk": s("0")},
                     "UpdateExpression": "SET #u0 = :u0, #u1 = :u1",
-                    "ConditionExpression": "(#n0 <> :v0 AND #n1 = :v1)",
+                    # PENDING or IN_PROGRESS (the transitions table), and the tenant's
+                    "ConditionExpression": "(#n0 IN (:v0, :v1) AND #n1 = :v2)",
                     "ExpressionAttributeNames": {
                         "#u0": "status",
                         "#u1": "update_date",
@@ -423,8 +430,9 @@ def cancel_request() -> dict[str, Any]:
                     "ExpressionAttributeValues": {
                         ":u0": s("CANCELED"),
                         ":u1": s(CANCELED_AT),
-                        ":v0": s("CANCELED"),
-                        ":v1": s("tenant-1"),
+                        ":v0": s("IN_PROGRESS"),
+                        ":v1": s("PENDING"),
+                        ":v2": s("tenant-1"),
                     },
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
@@ -442,7 +450,10 @@ def cancel_request() -> dict[str, Any]:
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
+            # every event's item, read or not (a missing one is a no-op)
             delete("schedules#access_period_reminder_30_days"),
+            delete("schedules#cert_expiration_reminder_30_days"),
+            delete("schedules#course_archived"),
             delete("schedules#course_expired"),
             delete("schedules#no_activity_7_days"),
             delete("schedules#reminder_no_access_3_days"),

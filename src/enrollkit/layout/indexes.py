@@ -4,6 +4,12 @@ key them. Every backend maintains them (see :mod:`enrollkit.persistence.indexes`
 
 from __future__ import annotations
 
+from enrollkit.layout.due import DUE_INDEX
 from enrollkit.persistence.indexes import TableIndexes
 
-DEFAULT_INDEXES = TableIndexes()
+DEFAULT_INDEXES = TableIndexes(
+    enrollments=(
+        # The lifecycle's due-time index (enrollkit.layout.due): what the sweeper delivers.
+        DUE_INDEX,
+    ),
+)
