@@ -5,6 +5,7 @@ Every contract test runs on every backend.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -32,6 +33,7 @@ from enrollkit.layout import due as due_index
 from enrollkit.persistence.base import BasePersistence
 from enrollkit.persistence.streams import ttl_removal_record
 from enrollkit.transaction.operations import Operation
+from tests.conftest import Endpoint, drop_tables, new_dynamodb
 from tests.support.lifecycle import (
     Recorder,
     by_sk,
@@ -476,3 +478,58 @@ def test_the_embedded_ttl_sweep_feeds_the_stream_consumer(now: datetime) -> None
     )
     assert recorder.delivered() == [("enr-1", NO_ACCESS, whole(now + 3 * DAY))]
     assert by_sk(store, "enr-1")["0"]["status"] == "PENDING"
+
+
+# -- DynamoDB Local's own TTL process and stream ---------------------------------------------
+
+
+@pytest.mark.dynamodb_local
+def test_dynamodb_locals_ttl_deletion_is_delivered_from_its_stream(
+    dynamodb_local_server: Endpoint,
+) -> None:
+    """DynamoDB Local really runs TTL: an item whose ttl is before the real clock is
+    deleted within seconds, and its stream carries the REMOVE by the DynamoDB service. Read
+    through the Streams API as the Lambda poller does, it is delivered once, and the
+    sweeper then finds nothing left."""
+    import boto3
+
+    store = new_dynamodb(dynamodb_local_server)
+    try:
+        real_now = datetime.now(timezone.utc)
+        enroll_one(store, real_now - 2 * DAY, access_period=1)  # expired a day ago
+        streams = boto3.client(
+            "dynamodbstreams",
+            endpoint_url=dynamodb_local_server.endpoint_url,
+            region_name="us-east-1",
+        )
+        arn = store.client.describe_table(TableName=store.table_name)["Table"]["LatestStreamArn"]
+        (shard,) = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any(r["eventName"] == "REMOVE" for r in records):
+            page = streams.get_records(ShardIterator=iterator)
+            iterator = page["NextShardIterator"]
+            # as Lambda hands them over: with the stream's ARN
+            records.extend({**r, "eventSourceARN": arn} for r in page["Records"])
+            time.sleep(0.5)
+        removes = [r for r in records if r["eventName"] == "REMOVE"]
+        assert [r["dynamodb"]["Keys"]["sk"] for r in removes] == [{"S": EXPIRED.value}]
+
+        recorder = Recorder()
+        response = handle_stream_batch(
+            {"Records": records}, persistence_layer=store, handlers=recorder.handlers
+        )
+        assert response == {"batchItemFailures": []}
+        assert [e for _, e, _ in recorder.delivered()] == [EXPIRED]
+        assert status(store, "enr-1") == "EXPIRED"
+        report = deliver_due(
+            persistence_layer=store,
+            handlers=recorder.handlers,
+            settings=SweepSettings(first_run_lookback=3 * DAY),
+        )
+        assert report.delivered == 0 and len(recorder.calls) == 1
+    finally:
+        drop_tables(store)

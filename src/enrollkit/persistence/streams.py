@@ -53,11 +53,12 @@ def ttl_removal_record(table_name: str, item: Mapping[str, Any], at: datetime) -
 
 
 def is_ttl_removal(record: Mapping[str, Any]) -> bool:
-    """A REMOVE made by DynamoDB's TTL process (not by a caller's delete)."""
+    """A REMOVE made by DynamoDB's TTL process (not by a caller's delete). Lambda spells
+    the identity ``type``/``principalId``; the Streams API's GetRecords ``Type``/
+    ``PrincipalId``: both are read."""
     identity = record.get("userIdentity")
-    return (
-        record.get("eventName") == "REMOVE"
-        and isinstance(identity, Mapping)
-        and identity.get("type") == "Service"
-        and identity.get("principalId") == TTL_PRINCIPAL
-    )
+    if record.get("eventName") != "REMOVE" or not isinstance(identity, Mapping):
+        return False
+    kind = identity.get("type", identity.get("Type"))
+    principal = identity.get("principalId", identity.get("PrincipalId"))
+    return kind == "Service" and principal == TTL_PRINCIPAL
