@@ -374,10 +374,15 @@ def enrolled_items() -> list[dict[str, Any]]:
         {"id": "enr-1", "sk": "metadata#deduplication_window", "offset_days": 10},
         {"id": "enr-1", "sk": "metadata#lock", "hash": HASH, "ttl": 1779366615},
         {"id": "enr-1", "sk": "metadata#tenant", "tenant_id": "ORG#tenant-1", "name": "Acme"},
-        {"id": "enr-1", "sk": "schedules#access_period_reminder_30_days", **schedule},
-        {"id": "enr-1", "sk": "schedules#course_expired", **schedule},
-        {"id": "enr-1", "sk": "schedules#no_activity_7_days", **schedule},
-        {"id": "enr-1", "sk": "schedules#reminder_no_access_3_days", **schedule},
+        {
+            "id": "enr-1",
+            "sk": "schedules#access_period_reminder_30_days",
+            **schedule,
+            "ttl": 1777638615,
+        },
+        {"id": "enr-1", "sk": "schedules#course_expired", **schedule, "ttl": 1780230615},
+        {"id": "enr-1", "sk": "schedules#no_activity_7_days", **schedule, "ttl": 1773318615},
+        {"id": "enr-1", "sk": "schedules#reminder_no_access_3_days", **schedule, "ttl": 1772713815},
     ]
 
 
@@ -454,7 +459,17 @@ def cancel_request() -> dict[str, Any]:
             delete("schedules#access_period_reminder_30_days"),
             delete("schedules#cert_expiration_reminder_30_days"),
             delete("schedules#course_archived"),
-            delete("schedules#course_expired"),
+            {
+                "Delete": {
+                    "TableName": TABLE,
+                    "Key": {"id": s("enr-1"), "sk": s("schedules#course_expired")},
+                    # not due yet: an expired enrollment keeps its seat
+                    "ConditionExpression": "(attribute_not_exists(#n0) OR #n1 > :v0)",
+                    "ExpressionAttributeNames": {"#n0": "sk", "#n1": "ttl"},
+                    "ExpressionAttributeValues": {":v0": n(1772541015)},  # NOW + 1 day
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
             delete("schedules#no_activity_7_days"),
             delete("schedules#reminder_no_access_3_days"),
             delete("metadata#lock"),

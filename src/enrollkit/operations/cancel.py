@@ -123,6 +123,11 @@ def cancel(
             f"enrollment {enrollment_id!r} is {root.get(enrollment_layout.STATUS)}: only "
             "PENDING or IN_PROGRESS enrollments can be canceled"
         )
+    expiry = items.scheduled().get(LifecycleEvent.COURSE_EXPIRED)
+    if expiry is None or expiry.due <= now:
+        # Expired, whether or not the expiry was delivered yet (or DynamoDB's TTL took its
+        # item first): an expired enrollment keeps its seat.
+        raise CancelNotAllowed(f"the access period of enrollment {enrollment_id!r} has ended")
     policy = items.cancel_policy
     if override is None:
         if policy is None:
@@ -209,8 +214,13 @@ def _send(
                 *items.schedule_keys,
                 *(schedule.schedule_key(enrollment_id, event) for event in LifecycleEvent),
             }
+            expiry_key = schedule.schedule_key(enrollment_id, LifecycleEvent.COURSE_EXPIRED)
             for schedule_key in sorted(every_schedule, key=lambda k: k.sk):
-                transaction.delete(key=schedule_key)
+                transaction.delete(
+                    key=schedule_key,
+                    cond=schedule.not_due_by(now) if schedule_key == expiry_key else None,
+                    exc_cls=CancelNotAllowed,
+                )
             lock_metadata = items.lock_metadata
             if lock_metadata is not None:
                 transaction.delete(key=lock.lock_metadata_key(enrollment_id))

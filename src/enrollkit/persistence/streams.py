@@ -61,4 +61,4 @@ def is_ttl_removal(record: Mapping[str, Any]) -> bool:
         return False
     kind = identity.get("type", identity.get("Type"))
     principal = identity.get("principalId", identity.get("PrincipalId"))
-    return kind == "Service" and principal == TTL_PRINCIPAL
+    return bool(kind == "Service" and principal == TTL_PRINCIPAL)
