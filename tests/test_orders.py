@@ -345,3 +345,20 @@ def test_a_missing_order_is_still_order_not_found(
         add(persistence, now, TENANT.id)
     with pytest.raises(OrderNotFound):
         seat_ledger(order_id=ORDER, persistence_layer=persistence)
+
+
+def test_add_vacancies_claims_an_order_without_owner_even_when_its_seats_exist(
+    persistence: BasePersistence, now: datetime
+) -> None:
+    """The seats were added before the order item was written again without owner (as by
+    a service's own tool): a repeated add_vacancies writes no seat, but still claims it."""
+    persistence.put_item({"id": ORDER, "sk": "0"}, table_name=persistence.order_table_name)
+    add(persistence, now, TENANT.id, 2)
+    persistence.put_item({"id": ORDER, "sk": "0"}, table_name=persistence.order_table_name)
+
+    add(persistence, now, TENANT.id, 2)
+
+    item = order_item(persistence)
+    assert item is not None and item["org_id"] == TENANT.id
+    with pytest.raises(OrderOwnershipConflict):
+        add(persistence, now, OTHER_TENANT.id)

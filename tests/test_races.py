@@ -1,5 +1,6 @@
-"""Racing writers, started together by a barrier: 16 threads on the embedded backend,
-8 on DynamoDB (a single-threaded moto server, which serialises them at its socket)."""
+"""Racing writers, started together by a barrier: 16 threads on the embedded backend and
+on DynamoDB Local, 8 on moto (a single-threaded server, which serialises them at its
+socket)."""
 
 from __future__ import annotations
 

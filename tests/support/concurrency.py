@@ -6,17 +6,19 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from enrollkit import InMemoryPersistence
 from enrollkit.persistence.base import BasePersistence
 
 T = TypeVar("T")
 
 
 def race_width(persistence: BasePersistence) -> int:
-    """Threads per race: 16 on the embedded backend, 8 on moto (a single-threaded server)."""
+    """Threads per race: 16 on the embedded backend and on DynamoDB Local (a threaded
+    server), 8 on moto (served one request at a time)."""
+    from tests.conftest import engine_of
+
     while hasattr(persistence, "inner"):  # a counting or fault-injecting wrapper
         persistence = persistence.inner
-    return 16 if isinstance(persistence, InMemoryPersistence) else 8
+    return 8 if engine_of(persistence) == "moto" else 16
 
 
 def race(width: int, action: Callable[[int], T]) -> list[T | BaseException]:

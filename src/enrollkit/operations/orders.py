@@ -41,6 +41,24 @@ def require_usable(owner: str | None, order_id: str, org_id: str) -> None:
         raise OrderOwnershipConflict(f"order {order_id!r} belongs to another organization")
 
 
+def claim_order(
+    persistence_layer: PersistenceLayer, order_id: str, org_id: str, now: datetime
+) -> None:
+    """Record ``org_id`` as the owner of an order (one from before owners, or already
+    ``org_id``'s): else ``OrderNotFound`` / ``OrderOwnershipConflict``."""
+    try:
+        with persistence_layer.transact_writer() as transaction:
+            transaction.update(
+                key=order.order_key(order_id),
+                set=order.owner_changes(org_id, now),
+                cond=order.order_usable_by(org_id),
+                exc_cls=OrderRefused,
+                table_name=persistence_layer.order_table_name,
+            )
+    except OrderRefused as refused:
+        raise order_refusal(refused, order_id) from None
+
+
 def create_order(
     order_id: str,
     *,

@@ -17,7 +17,12 @@ from enrollkit.layout.seat import SeatRecord
 from enrollkit.layout.table import SORT_KEY, item_absent
 from enrollkit.models import Course, SeatStatus, Vacancy
 from enrollkit.operations._validation import require_identifier, require_instance
-from enrollkit.operations.orders import OrderRefused, order_refusal, require_usable
+from enrollkit.operations.orders import (
+    OrderRefused,
+    claim_order,
+    order_refusal,
+    require_usable,
+)
 from enrollkit.persistence.base import PersistenceLayer
 from enrollkit.timing import require_aware
 
@@ -87,6 +92,8 @@ def add_vacancies(
         }
         missing = [seat for seat in seats if seat.slot_id not in existing]
         if not missing:
+            if owner is None:  # nothing to write, but the call still claims the order
+                claim_order(persistence_layer, order_id, org_id, now)
             return seats
         try:
             for start in range(0, len(missing), _SEATS_PER_TRANSACTION):
@@ -97,8 +104,9 @@ def add_vacancies(
                     now,
                     # An order from before owners: the first organization to add seats
                     # owns it, recorded with its first seats.
-                    claim=owner is None and start == 0,
+                    claim=owner is None,
                 )
+                owner = org_id  # claimed (or already ours) once a transaction applied
         except _SlotTaken:
             continue
         except OrderRefused as refused:
