@@ -35,16 +35,18 @@ class Recorder:
     fail_next: int = 0
     failing: set[LifecycleEvent] = field(default_factory=set)
     clock: Callable[[], datetime] | None = None
-    at: list[datetime] = field(default_factory=list)
+    log: list[tuple[DueEvent, bool, datetime | None]] = field(default_factory=list)
+    """Every call in order: the event, whether it succeeded, when (by ``clock``)."""
 
     def __call__(self, event: DueEvent) -> None:
+        at = self.clock() if self.clock is not None else None
         if self.fail_next > 0 or event.event in self.failing:
             self.fail_next = max(0, self.fail_next - 1)
             self.failures.append(event)
+            self.log.append((event, False, at))
             raise RuntimeError(f"handler down for {event.event.name}")
         self.calls.append(event)
-        if self.clock is not None:
-            self.at.append(self.clock())
+        self.log.append((event, True, at))
 
     @property
     def handlers(self) -> dict[LifecycleEvent, Callable[[DueEvent], None]]:
