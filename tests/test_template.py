@@ -4,6 +4,7 @@ template's table properties on DynamoDB Local."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,9 @@ from typing import Any
 import pytest
 
 from enrollkit import keys
+from enrollkit.layout.indexes import DEFAULT_INDEXES
+from enrollkit.persistence.dynamodb import attribute_definitions, index_definition
+from enrollkit.persistence.streams import ttl_removal_record
 from tests.conftest import NOW, Endpoint, engine_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,10 +60,9 @@ def test_both_tables_have_the_layout_enrollkit_needs(template: dict[str, Any]) -
             {"AttributeName": keys.PARTITION_KEY, "KeyType": "HASH"},
             {"AttributeName": keys.SORT_KEY, "KeyType": "RANGE"},
         ]
-        assert table["AttributeDefinitions"] == [
-            {"AttributeName": keys.PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": keys.SORT_KEY, "AttributeType": "S"},
-        ]
+        indexes = DEFAULT_INDEXES.enrollments if name == "EnrollmentsTable" else ()
+        # the same key attributes and indexes as create_tables()
+        assert table["AttributeDefinitions"] == attribute_definitions(indexes)
         assert table["TimeToLiveSpecification"] == {
             "AttributeName": keys.TTL_ATTRIBUTE,
             "Enabled": True,
@@ -67,7 +70,10 @@ def test_both_tables_have_the_layout_enrollkit_needs(template: dict[str, Any]) -
         assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
         assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert table["BillingMode"] == "PAY_PER_REQUEST"
-        assert "GlobalSecondaryIndexes" not in table
+        if indexes:
+            assert table["GlobalSecondaryIndexes"] == [index_definition(i) for i in indexes]
+        else:
+            assert "GlobalSecondaryIndexes" not in table
         resource = template["Resources"][name]
         assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
     assert template["Parameters"]["TableName"]["Default"] == "enrollments"
@@ -91,7 +97,41 @@ def test_the_access_policy_covers_what_enrollkit_calls(template: dict[str, Any])
     assert statement["Resource"] == [
         {"Fn::GetAtt": ["EnrollmentsTable", "Arn"]},
         {"Fn::GetAtt": ["OrdersTable", "Arn"]},
+        {"Fn::Sub": "${EnrollmentsTable.Arn}/index/*"},  # the sweeper's index Query
     ]
+
+
+def test_the_lifecycle_functions_are_wired_as_enrollkit_needs(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    lifecycle = {name for name, r in resources.items() if r.get("Condition") == "DeployLifecycle"}
+    assert lifecycle == {
+        "LifecycleRole",
+        "SweeperFunction",
+        "SweeperSchedule",
+        "SweeperSchedulePermission",
+        "StreamConsumerFunction",
+        "StreamConsumerMapping",
+    }  # only with your handlers' code: the tables alone deploy without it
+    schedule = resources["SweeperSchedule"]["Properties"]
+    assert schedule["ScheduleExpression"] == "rate(1 minute)"  # within a minute of due
+    assert schedule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["SweeperFunction", "Arn"]}
+    permission = resources["SweeperSchedulePermission"]["Properties"]
+    assert permission["Principal"] == "events.amazonaws.com"
+    mapping = resources["StreamConsumerMapping"]["Properties"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["EnrollmentsTable", "StreamArn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    (pattern,) = mapping["FilterCriteria"]["Filters"]
+    # The filter lets through exactly what handle_stream_batch acts on: TTL's deletions.
+    record = ttl_removal_record("enrollments", {"id": "e", "sk": "schedules#x"}, NOW)
+    assert json.loads(pattern["Pattern"]) == {
+        "eventName": [record["eventName"]],
+        "userIdentity": {
+            "type": [record["userIdentity"]["type"]],
+            "principalId": [record["userIdentity"]["principalId"]],
+        },
+    }
+    role = resources["LifecycleRole"]["Properties"]
+    assert {"Ref": "AccessPolicy"} in role["ManagedPolicyArns"]
 
 
 @pytest.fixture
