@@ -37,6 +37,7 @@ from tests.conftest import OTHER_TENANT, TENANT
 from tests.test_enroll import all_items, by_sk, enrollment, epoch, iso_utc, seed_seats
 
 DAY = timedelta(days=1)
+SECOND = timedelta(seconds=1)
 ADMIN = Author(id="admin-1", name="Admin One")
 
 
@@ -205,12 +206,22 @@ def test_cancel_without_a_window_touches_no_lock(
     assert persistence.query("lock") == lock
 
 
-def test_cancel_policy_without_days_allows_cancel_any_time(
+def test_cancel_policy_without_days_allows_cancel_any_time_of_the_access_period(
     persistence: BasePersistence, now: datetime
 ) -> None:
-    enroll_cancelable(persistence, now, days=None)
-    cancel("enr-1", author=ADMIN, persistence_layer=persistence, now=now + 3650 * DAY)
+    enroll_cancelable(persistence, now, days=None)  # a 90-day course
+    cancel("enr-1", author=ADMIN, persistence_layer=persistence, now=now + 90 * DAY - SECOND)
     assert by_sk(persistence, "enr-1")["0"]["status"] == "CANCELED"
+
+
+def test_an_expired_enrollment_cannot_be_canceled_even_before_its_expiry_is_delivered(
+    persistence: BasePersistence, now: datetime
+) -> None:
+    enroll_cancelable(persistence, now, days=None)  # a 90-day course
+    before = all_items(persistence)
+    with pytest.raises(CancelNotAllowed, match="access period"):
+        cancel("enr-1", author=ADMIN, persistence_layer=persistence, now=now + 90 * DAY)
+    assert all_items(persistence) == before
 
 
 def test_cancel_just_inside_the_policy_window(persistence: BasePersistence, now: datetime) -> None:

@@ -46,6 +46,7 @@ EXPECTED_PAGES = {
     "cli.md": "cli/index.html",
     "concepts/item-layout.md": "concepts/item-layout/index.html",
     "concepts/access-patterns.md": "concepts/access-patterns/index.html",
+    "concepts/lifecycle.md": "concepts/lifecycle/index.html",
     "concepts/schedule-and-ttl.md": "concepts/schedule-and-ttl/index.html",
     "concepts/deduplication.md": "concepts/deduplication/index.html",
     "concepts/transactions.md": "concepts/transactions/index.html",

@@ -154,18 +154,27 @@ def test_enroll_writes_the_seed_layout(persistence: BasePersistence, now: dateti
             "sk": "schedules#reminder_no_access_3_days",
             **schedule,
             "ttl": epoch(now + 3 * DAY),
+            # the due-time index: <day>#<shard of the enrollment id>, the due second
+            "due_shard": "2036-03-05#11",
+            "due_at": "2036-03-05T12:30:15Z",
         },
         "schedules#access_period_reminder_30_days": {
             "id": "enr-1",
             "sk": "schedules#access_period_reminder_30_days",
             **schedule,
             "ttl": epoch(now + 60 * DAY),
+            # the due-time index: <day>#<shard of the enrollment id>, the due second
+            "due_shard": "2036-05-01#11",
+            "due_at": "2036-05-01T12:30:15Z",
         },
         "schedules#course_expired": {
             "id": "enr-1",
             "sk": "schedules#course_expired",
             **schedule,
             "ttl": epoch(now + 90 * DAY),
+            # the due-time index: <day>#<shard of the enrollment id>, the due second
+            "due_shard": "2036-05-31#11",
+            "due_at": "2036-05-31T12:30:15Z",
         },
         "metadata#lock": {
             "id": "enr-1",

@@ -478,6 +478,18 @@ def seed_original(persistence: BasePersistence, n: int, *, tenant: str, minute: 
             "create_date": when.isoformat(),
         }
     )
+    # Its expiry, as the original code scheduled it (without the due-time index's keys).
+    persistence.put_item(
+        {
+            "id": enrollment_id,
+            "sk": "schedules#course_expired",
+            "name": "Ana",
+            "email": "ana@example.com",
+            "course": "NR-10",
+            "create_date": when.isoformat(),
+            "ttl": int((when + timedelta(days=90)).timestamp()),
+        }
+    )
     return enrollment_id
 
 
@@ -592,3 +604,27 @@ def key_of_root(enrollment_id: str) -> Any:
 def test_backfill_refuses_a_checkpoint_it_did_not_make(persistence: BasePersistence) -> None:
     with pytest.raises(InvalidInput, match="not a backfill checkpoint"):
         next(backfill_indexes(persistence_layer=persistence, checkpoint="bogus"))
+
+
+def test_backfill_puts_original_schedule_items_into_the_due_time_index(
+    persistence: BasePersistence, other_tenant: list[str]
+) -> None:
+    """The original code's schedule items lack the due-time index's keys: only the TTL
+    stream would deliver them. After the backfill the sweeper finds them on time."""
+    from enrollkit import LifecycleEvent, deliver_due
+
+    original = seed_original(persistence, 0, tenant=TENANT.id, minute=0)
+    progress = list(backfill_indexes(persistence_layer=persistence))
+    assert progress[-1].schedules_indexed == 1
+    again = list(backfill_indexes(persistence_layer=persistence))
+    assert again[-1].schedules_indexed == 0  # idempotent: nothing left to write
+
+    due = datetime(2036, 3, 1, 9, 0, tzinfo=timezone(timedelta(hours=-3))) + timedelta(days=90)
+    delivered: list[str] = []
+    handlers = {LifecycleEvent.COURSE_EXPIRED: lambda event: delivered.append(event.enrollment_id)}
+    deliver_due(persistence_layer=persistence, handlers=handlers, now=due - timedelta(seconds=1))
+    assert delivered == []
+    deliver_due(persistence_layer=persistence, handlers=handlers, now=due + timedelta(seconds=30))
+    assert delivered == [original]
+    record = get_enrollment(original, persistence_layer=persistence, now=due)
+    assert record.status.value == "EXPIRED"

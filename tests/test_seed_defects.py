@@ -285,6 +285,7 @@ def test_defect_7_cancel_needs_only_the_enrollment_id(
         "persistence_layer",
         "tenant_id",
         "idempotency_key",
+        "override",
         "now",
     }
 

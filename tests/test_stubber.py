@@ -180,6 +180,8 @@ def enroll_request() -> dict[str, Any]:
                         **SCHEDULE,
                         "create_date": s(CREATED),
                         "ttl": n(1772713815),  # NOW + 3 days
+                        "due_shard": s("2026-03-05#11"),  # the due-time index
+                        "due_at": s("2026-03-05T12:30:15Z"),
                     },
                 }
             },
@@ -192,6 +194,8 @@ def enroll_request() -> dict[str, Any]:
                         **SCHEDULE,
                         "create_date": s(CREATED),
                         "ttl": n(1777638615),  # NOW + 60 days
+                        "due_shard": s("2026-05-01#11"),  # the due-time index
+                        "due_at": s("2026-05-01T12:30:15Z"),
                     },
                 }
             },
@@ -204,6 +208,8 @@ def enroll_request() -> dict[str, Any]:
                         **SCHEDULE,
                         "create_date": s(CREATED),
                         "ttl": n(1780230615),  # NOW + 90 days
+                        "due_shard": s("2026-05-31#11"),  # the due-time index
+                        "due_at": s("2026-05-31T12:30:15Z"),
                     },
                 }
             },
@@ -375,10 +381,15 @@ def enrolled_items() -> list[dict[str, Any]]:
         {"id": "enr-1", "sk": "metadata#deduplication_window", "offset_days": 10},
         {"id": "enr-1", "sk": "metadata#lock", "hash": HASH, "ttl": 1779366615},
         {"id": "enr-1", "sk": "metadata#tenant", "tenant_id": "ORG#tenant-1", "name": "Acme"},
-        {"id": "enr-1", "sk": "schedules#access_period_reminder_30_days", **schedule},
-        {"id": "enr-1", "sk": "schedules#course_expired", **schedule},
-        {"id": "enr-1", "sk": "schedules#no_activity_7_days", **schedule},
-        {"id": "enr-1", "sk": "schedules#reminder_no_access_3_days", **schedule},
+        {
+            "id": "enr-1",
+            "sk": "schedules#access_period_reminder_30_days",
+            **schedule,
+            "ttl": 1777638615,
+        },
+        {"id": "enr-1", "sk": "schedules#course_expired", **schedule, "ttl": 1780230615},
+        {"id": "enr-1", "sk": "schedules#no_activity_7_days", **schedule, "ttl": 1773318615},
+        {"id": "enr-1", "sk": "schedules#reminder_no_access_3_days", **schedule, "ttl": 1772713815},
     ]
 
 
@@ -421,7 +432,8 @@ def cancel_request() -> dict[str, Any]:
                     "Key": {"id": s("enr-1"), "sk": s("0")},
                     # The status, and the status listings' keys with it.
                     "UpdateExpression": "SET #u0 = :u0, #u1 = :u1, #u2 = :u2, #u3 = :u3, #u4 = :u4",
-                    "ConditionExpression": "(#n0 <> :v0 AND #n1 = :v1)",
+                    # PENDING or IN_PROGRESS (the transitions table), and the tenant's
+                    "ConditionExpression": "(#n0 IN (:v0, :v1) AND #n1 = :v2)",
                     "ExpressionAttributeNames": {
                         "#u0": "status",
                         "#u1": "update_date",
@@ -437,8 +449,9 @@ def cancel_request() -> dict[str, Any]:
                         ":u2": s("tenant-1#CANCELED"),
                         ":u3": s("tenant-1#user-1#CANCELED"),
                         ":u4": s("tenant-1#course-1#CANCELED"),
-                        ":v0": s("CANCELED"),
-                        ":v1": s("tenant-1"),
+                        ":v0": s("IN_PROGRESS"),
+                        ":v1": s("PENDING"),
+                        ":v2": s("tenant-1"),
                     },
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
@@ -456,8 +469,21 @@ def cancel_request() -> dict[str, Any]:
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
+            # every event's item, read or not (a missing one is a no-op)
             delete("schedules#access_period_reminder_30_days"),
-            delete("schedules#course_expired"),
+            delete("schedules#cert_expiration_reminder_30_days"),
+            delete("schedules#course_archived"),
+            {
+                "Delete": {
+                    "TableName": TABLE,
+                    "Key": {"id": s("enr-1"), "sk": s("schedules#course_expired")},
+                    # not due yet: an expired enrollment keeps its seat
+                    "ConditionExpression": "(attribute_not_exists(#n0) OR #n1 > :v0)",
+                    "ExpressionAttributeNames": {"#n0": "sk", "#n1": "ttl"},
+                    "ExpressionAttributeValues": {":v0": n(1772541015)},  # NOW + 1 day
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
             delete("schedules#no_activity_7_days"),
             delete("schedules#reminder_no_access_3_days"),
             delete("metadata#lock"),

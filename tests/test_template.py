@@ -4,6 +4,7 @@ template's table properties on DynamoDB Local."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from enrollkit import keys
 from enrollkit.layout.indexes import DEFAULT_INDEXES
 from enrollkit.persistence.dynamodb import attribute_definitions, index_definition
+from enrollkit.persistence.streams import ttl_removal_record
 from tests.conftest import NOW, Endpoint, engine_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,13 +97,46 @@ def test_the_access_policy_covers_what_enrollkit_calls(template: dict[str, Any])
         {"Fn::GetAtt": ["EnrollmentsTable", "Arn"]},
         {"Fn::GetAtt": ["OrdersTable", "Arn"]},
     ]
-    # list_enrollments() queries the listing indexes, which IAM authorises per index.
+    # list_enrollments() and the sweeper query the indexes, which IAM authorises per index.
     listings = policy["Statement"][1]
     assert (listings["Effect"], listings["Action"]) == ("Allow", ["dynamodb:Query"])
     assert listings["Resource"] == [{"Fn::Sub": "${EnrollmentsTable.Arn}/index/*"}]
     # The Scan is for the maintenance tool only, in a policy of its own.
     backfill = template["Resources"]["BackfillPolicy"]["Properties"]["PolicyDocument"]
     assert set(backfill["Statement"][0]["Action"]) == {"dynamodb:Scan", "dynamodb:DescribeTable"}
+
+
+def test_the_lifecycle_functions_are_wired_as_enrollkit_needs(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    lifecycle = {name for name, r in resources.items() if r.get("Condition") == "DeployLifecycle"}
+    assert lifecycle == {
+        "LifecycleRole",
+        "SweeperFunction",
+        "SweeperSchedule",
+        "SweeperSchedulePermission",
+        "StreamConsumerFunction",
+        "StreamConsumerMapping",
+    }  # only with your handlers' code: the tables alone deploy without it
+    schedule = resources["SweeperSchedule"]["Properties"]
+    assert schedule["ScheduleExpression"] == "rate(1 minute)"  # within a minute of due
+    assert schedule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["SweeperFunction", "Arn"]}
+    permission = resources["SweeperSchedulePermission"]["Properties"]
+    assert permission["Principal"] == "events.amazonaws.com"
+    mapping = resources["StreamConsumerMapping"]["Properties"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["EnrollmentsTable", "StreamArn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    (pattern,) = mapping["FilterCriteria"]["Filters"]
+    # The filter lets through exactly what handle_stream_batch acts on: TTL's deletions.
+    record = ttl_removal_record("enrollments", {"id": "e", "sk": "schedules#x"}, NOW)
+    assert json.loads(pattern["Pattern"]) == {
+        "eventName": [record["eventName"]],
+        "userIdentity": {
+            "type": [record["userIdentity"]["type"]],
+            "principalId": [record["userIdentity"]["principalId"]],
+        },
+    }
+    role = resources["LifecycleRole"]["Properties"]
+    assert {"Ref": "AccessPolicy"} in role["ManagedPolicyArns"]
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from enrollkit.errors import (
+    AccessPeriodEnded,
     CanceledEnrollmentId,
     CancelNotAllowed,
     DeduplicationConflictError,
@@ -25,13 +26,16 @@ from enrollkit.errors import (
     TransactionCanceled,
     TransactionError,
     TransientFailure,
+    TransitionNotAllowed,
     UnreadableItem,
     VacancyUnavailable,
 )
 from enrollkit.layout.lock import lock_hash
 from enrollkit.models import (
+    AdminOverride,
     Author,
     CancelPolicy,
+    Certificate,
     Course,
     DeduplicationWindow,
     Enrollment,
@@ -46,6 +50,10 @@ from enrollkit.models import (
 )
 
 if TYPE_CHECKING:
+    from enrollkit.lifecycle.delivery import DeliveryReport, DueEvent, FailedDelivery
+    from enrollkit.lifecycle.steps import AccessResult, CompleteResult, complete, record_access
+    from enrollkit.lifecycle.stream import handle_stream_batch
+    from enrollkit.lifecycle.sweeper import SweepSettings, deliver_due
     from enrollkit.operations.bulk import BulkOutcome, BulkResult, enroll_many
     from enrollkit.operations.cancel import CancelResult, cancel
     from enrollkit.operations.enroll import enroll
@@ -94,6 +102,16 @@ _LAZY = {
     "LockRecord": "enrollkit.records",
     "CancelPolicyRecord": "enrollkit.records",
     "CancellationRecord": "enrollkit.records",
+    "record_access": "enrollkit.lifecycle.steps",
+    "complete": "enrollkit.lifecycle.steps",
+    "AccessResult": "enrollkit.lifecycle.steps",
+    "CompleteResult": "enrollkit.lifecycle.steps",
+    "deliver_due": "enrollkit.lifecycle.sweeper",
+    "SweepSettings": "enrollkit.lifecycle.sweeper",
+    "handle_stream_batch": "enrollkit.lifecycle.stream",
+    "DueEvent": "enrollkit.lifecycle.delivery",
+    "DeliveryReport": "enrollkit.lifecycle.delivery",
+    "FailedDelivery": "enrollkit.lifecycle.delivery",
     "PersistenceLayer": "enrollkit.persistence.base",
     "BasePersistence": "enrollkit.persistence.base",
     "InMemoryPersistence": "enrollkit.persistence.memory",
@@ -117,6 +135,9 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AccessPeriodEnded",
+    "AccessResult",
+    "AdminOverride",
     "Author",
     "BasePersistence",
     "BulkOutcome",
@@ -127,9 +148,13 @@ __all__ = [
     "CancelResult",
     "CanceledEnrollmentId",
     "CancellationRecord",
+    "Certificate",
+    "CompleteResult",
     "Course",
     "DeduplicationConflictError",
     "DeduplicationWindow",
+    "DeliveryReport",
+    "DueEvent",
     "DynamoDBPersistence",
     "EnrollOutcome",
     "EnrollkitError",
@@ -139,6 +164,7 @@ __all__ = [
     "EnrollmentRecord",
     "EnrollmentStatus",
     "EnrollmentSummary",
+    "FailedDelivery",
     "InMemoryPersistence",
     "InvalidInput",
     "KeyPair",
@@ -153,23 +179,29 @@ __all__ = [
     "SeatLedger",
     "SeatRecord",
     "SeatStatus",
+    "SweepSettings",
     "TableLayoutMismatch",
     "Tenant",
     "TransactionBuilder",
     "TransactionCanceled",
     "TransactionError",
     "TransientFailure",
+    "TransitionNotAllowed",
     "UnreadableItem",
     "User",
     "Vacancy",
     "VacancyUnavailable",
     "add_vacancies",
     "cancel",
+    "complete",
     "create_order",
+    "deliver_due",
     "enroll",
     "enroll_many",
     "get_enrollment",
+    "handle_stream_batch",
     "list_enrollments",
     "lock_hash",
+    "record_access",
     "seat_ledger",
 ]

@@ -194,3 +194,18 @@ class CanceledEnrollmentId(EnrollmentIdConflict):
 class UnreadableItem(EnrollkitError):
     """A stored item enrollkit cannot read (written by another writer, or half migrated):
     the message names the item and the attribute."""
+
+
+class TransitionNotAllowed(TransactionCanceled):
+    """The enrollment's status does not allow this lifecycle step (see the transitions of
+    :mod:`enrollkit.lifecycle.transitions`): for instance completing a canceled, expired or
+    archived enrollment. Nothing was written."""
+
+    default_message = "the enrollment's status does not allow this step"
+
+
+class AccessPeriodEnded(TransitionNotAllowed):
+    """The enrollment's access period has ended (its ``COURSE_EXPIRED`` event is due), even
+    if its expiry has not been delivered yet: no more accesses, no completion."""
+
+    default_message = "the enrollment's access period has ended"

@@ -8,7 +8,15 @@ import uuid
 from enum import Enum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+)
 from typing_extensions import Self
 
 from enrollkit.errors import InvalidInput, shorten
@@ -152,8 +160,10 @@ class _Frozen(BaseModel):
 
 
 class EnrollmentStatus(str, Enum):
-    """An enrollment's status (its ``status`` attribute). enroll() writes ``PENDING``;
-    cancel() sets ``CANCELED``; the others are your service's lifecycle steps."""
+    """An enrollment's status (its ``status`` attribute). It moves only along the
+    transitions of :mod:`enrollkit.lifecycle.transitions`: enroll() writes ``PENDING``,
+    record_access() ``IN_PROGRESS``, complete() ``COMPLETED``, cancel() ``CANCELED``, and
+    the due events ``COURSE_EXPIRED`` and ``COURSE_ARCHIVED`` ``EXPIRED`` and ``ARCHIVED``."""
 
     PENDING = "PENDING"
     IN_PROGRESS = "IN_PROGRESS"
@@ -239,6 +249,21 @@ class Vacancy(_Frozen):
     org_id: Identifier
     order_id: Identifier
     slot_id: Identifier
+
+
+class Certificate(_Frozen):
+    """The certificate of a completed enrollment: ``expires_at`` (timezone-aware), or
+    ``None`` for one that never expires. An expiring certificate schedules
+    ``CERT_EXPIRATION_REMINDER_30_DAYS`` and ``COURSE_ARCHIVED`` (at its expiry)."""
+
+    expires_at: AwareDatetime | None = None
+
+
+class AdminOverride(_Frozen):
+    """An administrator's cancel that ignores the cancel policy (none, or its window
+    passed). The ``reason`` is recorded with the cancel (``canceled_date``), for audit."""
+
+    reason: Name
 
 
 class KeyPair(_Frozen):

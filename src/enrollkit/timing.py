@@ -12,6 +12,8 @@ from enrollkit.models import LifecycleEvent
 
 NO_ACCESS_REMINDER = timedelta(days=3)
 ACCESS_PERIOD_REMINDER_LEAD = timedelta(days=30)
+NO_ACTIVITY = timedelta(days=7)
+CERT_EXPIRATION_REMINDER_LEAD = timedelta(days=30)
 
 # The instants a ``now`` may be: from the Unix epoch (a TTL is epoch seconds; DynamoDB's
 # TTL ignores items more than five years in the past) to the year 9000, which leaves
@@ -55,6 +57,11 @@ def ttl(instant: datetime) -> int:
     return int(instant.timestamp())
 
 
+def whole_seconds(instant: datetime) -> datetime:
+    """``instant`` as its TTL sees it: whole epoch seconds, in UTC."""
+    return datetime.fromtimestamp(ttl(instant), tz=timezone.utc)
+
+
 def iso(instant: datetime) -> str:
     """Dates are stored as ISO-8601 strings in UTC, with the offset."""
     return instant.astimezone(timezone.utc).isoformat()
@@ -86,6 +93,27 @@ def enrollment_schedule(
     schedule = {event: due for event, due in reminders.items() if enrolled_at < due < expiry}
     schedule[LifecycleEvent.COURSE_EXPIRED] = expiry
     return schedule
+
+
+def certificate_schedule(
+    completed_at: datetime, expires_at: datetime
+) -> dict[LifecycleEvent, datetime]:
+    """The events an expiring certificate schedules: ``COURSE_ARCHIVED`` at its expiry, and
+    the reminder 30 days before it under the same rule as enroll's reminders (strictly
+    after ``completed_at``, strictly before the expiry)."""
+    completed_at = require_aware(completed_at)
+    expires_at = require_aware(expires_at)
+    reminder = expires_at - CERT_EXPIRATION_REMINDER_LEAD
+    schedule = {}
+    if completed_at < reminder < expires_at:
+        schedule[LifecycleEvent.CERT_EXPIRATION_REMINDER_30_DAYS] = reminder
+    schedule[LifecycleEvent.COURSE_ARCHIVED] = expires_at
+    return schedule
+
+
+def no_activity_due(accessed_at: datetime) -> datetime:
+    """When ``NO_ACTIVITY_7_DAYS`` falls due after an access."""
+    return require_aware(accessed_at) + NO_ACTIVITY
 
 
 def lock_expiry(enrolled_at: datetime, access_period_days: int, offset_days: int) -> datetime:

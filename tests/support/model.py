@@ -66,9 +66,17 @@ class ModelEnrollment:
     has_policy: bool = False
     policy_deadline: int | None = None
     seat: Vacancy | None = None
+    expiry_swept: bool = False
+    """DynamoDB's TTL deleted its COURSE_EXPIRED item: expired to every clock."""
+
+    @property
+    def expires(self) -> int:
+        """When its access period ends (its COURSE_EXPIRED is due), in epoch seconds."""
+        return seconds(self.enrolled_at) + self.course.access_period * 86_400
 
     def cancel_allowed(self, now: int) -> bool:
-        if self.canceled or not self.has_policy:
+        # An expired enrollment (expiry due, delivered or not) keeps its seat.
+        if self.canceled or not self.has_policy or self.expiry_swept or self.expires <= now:
             return False
         return self.policy_deadline is None or self.policy_deadline > now
 
@@ -110,6 +118,8 @@ class Model:
         for record in self.enrollments.values():
             if record.policy_deadline is not None and record.policy_deadline <= limit:
                 record.has_policy = False
+            if record.expires <= limit:
+                record.expiry_swept = True
 
     # -- orders -----------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ enrollment's items.
     enrollkit list --tenant T [--user U | --course C] [--status S] [--limit N] [--cursor X]
     enrollkit backfill [--checkpoint FILE] [--page-size N] [--endpoint-url URL] ...
     enrollkit enroll-csv FILE --tenant T --course C [--order O] [--endpoint-url URL] ...
+    enrollkit deliver (--handlers MODULE:NAME | --no-handlers) [--once | --every 60] ...
 
 Errors a user can cause (an unreachable endpoint, a missing table, an unknown id) are one
 line on stderr and exit status 1; usage errors exit with status 2.
@@ -21,6 +22,7 @@ command is a module of its own:
 - :mod:`enrollkit.cli.listing`: ``enrollkit list``
 - :mod:`enrollkit.cli.backfill`: ``enrollkit backfill``
 - :mod:`enrollkit.cli.enroll_csv`: ``enrollkit enroll-csv``
+- :mod:`enrollkit.cli.deliver`: ``enrollkit deliver``
 - :mod:`enrollkit.cli.connection`: the connection options, the DynamoDB client, table checks
 - :mod:`enrollkit.cli.render`: plain-text tables, instants, durations, attribute values
 - :mod:`enrollkit.cli.errors`: :class:`CommandError` and the exit statuses
@@ -40,6 +42,8 @@ from enrollkit import __version__
 from enrollkit.cli.backfill import add_arguments as add_backfill_arguments
 from enrollkit.cli.backfill import cmd_backfill
 from enrollkit.cli.connection import add_connection_options, client_error_message, connect
+from enrollkit.cli.deliver import add_arguments as add_deliver_arguments
+from enrollkit.cli.deliver import cmd_deliver
 from enrollkit.cli.demo import cmd_demo
 from enrollkit.cli.enroll_csv import add_arguments as add_enroll_csv_arguments
 from enrollkit.cli.enroll_csv import cmd_enroll_csv
@@ -148,6 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_enroll_csv_arguments(bulk)
     add_connection_options(bulk)
     bulk.set_defaults(run=cmd_enroll_csv)
+
+    deliver = commands.add_parser(
+        "deliver",
+        help="deliver due lifecycle events (the sweeper), once or every N seconds",
+        description="Run the sweeper: every lifecycle event due now is claimed once (its "
+        "status change applied) and handed to your handler; failed handlers are retried by "
+        "later runs. With --every 60, each event is delivered within a minute of being due. "
+        "Exits 1 when a handler failed (a --once run).",
+    )
+    add_deliver_arguments(deliver)
+    add_connection_options(deliver)
+    deliver.set_defaults(run=cmd_deliver)
     return parser
 
 

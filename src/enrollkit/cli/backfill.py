@@ -45,7 +45,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         reported = len(progress.unreadable)
         print(
             f"scanned {progress.scanned} items: {progress.updated} enrollments indexed, "
-            f"{progress.up_to_date} already were, {reported} unreadable",
+            f"{progress.up_to_date} already were, {progress.schedules_indexed} schedule "
+            f"items put in the due-time index, {reported} unreadable",
             flush=True,
         )
         if checkpoint_file is not None and progress.checkpoint is not None:

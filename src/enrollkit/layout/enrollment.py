@@ -12,7 +12,7 @@ every writer of ``status`` sets them through :func:`status_changes`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from enrollkit.layout.table import (
     UPDATE_DATE,
     attr,
     expired,
+    item_exists,
     key,
     present_and_live,
     read,
@@ -36,8 +37,10 @@ from enrollkit.layout.table import (
     read_instant,
 )
 from enrollkit.models import (
+    AdminOverride,
     Author,
     CancelPolicy,
+    Certificate,
     Course,
     Enrollment,
     EnrollmentStatus,
@@ -69,7 +72,14 @@ ROOT_SK = "0"
 TENANT_SK = "metadata#tenant"
 CANCEL_POLICY_SK = "cancel_policy"
 CANCELED_DATE_SK = "canceled_date"
+CERTIFICATE_SK = "certificate"
 STATUS = "status"
+PROGRESS = "progress"
+FIRST_ACCESS_DATE = "first_access_date"
+LAST_ACCESS_DATE = "last_access_date"
+COMPLETED_DATE = "completed_date"
+EXPIRES_AT = "expires_at"
+ADMIN_OVERRIDE = "admin_override"
 TENANT_ID = "metadata__tenant_id"
 RELATED_IDS = "metadata__related_ids"
 REQUEST_TOKEN = "request_token"
@@ -134,6 +144,10 @@ def cancel_policy_key(enrollment_id: str) -> KeyPair:
 
 def canceled_date_key(enrollment_id: str) -> KeyPair:
     return key(enrollment_id, CANCELED_DATE_SK)
+
+
+def certificate_key(enrollment_id: str) -> KeyPair:
+    return key(enrollment_id, CERTIFICATE_SK)
 
 
 # -- builders ----------------------------------------------------------------------------
@@ -253,13 +267,13 @@ def listing_attributes_of(root: Mapping[str, Any]) -> dict[str, str]:
 
 
 def status_changes(
-    root: Mapping[str, Any], status: EnrollmentStatus, now: datetime
+    root: Mapping[str, Any], status: EnrollmentStatus, now: datetime, **also: Any
 ) -> dict[str, Any]:
-    """What a change of status sets on the root item: the status, ``update_date``, and the
-    status-keyed index attributes, so the status indexes follow. Every writer of
-    ``status`` uses this. (A root item enrollkit cannot read keys gets only the status;
-    ``enrollkit backfill`` reports it.)"""
-    changes: dict[str, Any] = {STATUS: status.value, UPDATE_DATE: iso(now)}
+    """What a change of status sets on the root item (with ``also``): the status,
+    ``update_date``, and the status-keyed index attributes, so the status indexes follow.
+    Every writer of ``status`` uses this. (A root item enrollkit cannot read keys gets only
+    the status; ``enrollkit backfill`` reports it.)"""
+    changes: dict[str, Any] = {STATUS: status.value, UPDATE_DATE: iso(now), **also}
     try:
         keys = listing_keys_of(root)
     except UnreadableItem:
@@ -292,6 +306,8 @@ class CancelRecord:
     request_token: str
     idempotency_key: str | None
     returned_seat: Vacancy | None
+    override: AdminOverride | None = None
+    """Set when an administrator canceled regardless of the cancel policy (audited)."""
 
 
 def canceled_date_item(
@@ -307,12 +323,61 @@ def canceled_date_item(
         item[IDEMPOTENCY_KEY] = record.idempotency_key
     if record.returned_seat is not None:
         item[RETURNED_SEAT] = record.returned_seat.model_dump(mode="json")
+    if record.override is not None:
+        item[ADMIN_OVERRIDE] = record.override.model_dump(mode="json")
     return item
+
+
+def certificate_item(enrollment_id: str, certificate: Certificate, now: datetime) -> dict[str, Any]:
+    expires_at = certificate.expires_at
+    return {
+        **certificate_key(enrollment_id).as_key(),
+        EXPIRES_AT: iso(expires_at) if expires_at is not None else None,
+        CREATE_DATE: iso(now),
+    }
+
+
+def stored_certificate(item: Mapping[str, Any] | None) -> Certificate | None:
+    """The certificate a ``certificate`` item records (``None`` for none, or unreadable)."""
+    if item is None:
+        return None
+    expires_at = item.get(EXPIRES_AT)
+    try:
+        return Certificate(
+            expires_at=datetime.fromisoformat(expires_at) if isinstance(expires_at, str) else None
+        )
+    except (ValueError, ValidationError):
+        return None
+
+
+# -- status changes (each through status_changes(), which keeps the status indexes right) -------
 
 
 def canceled_changes(root: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """What cancel() sets on the root item."""
     return status_changes(root, EnrollmentStatus.CANCELED, now)
+
+
+def first_access_changes(
+    root: Mapping[str, Any], now: datetime, progress: int | None
+) -> dict[str, Any]:
+    """What the first access sets: IN_PROGRESS, the first (and last) access date."""
+    also: dict[str, Any] = {FIRST_ACCESS_DATE: iso(now), LAST_ACCESS_DATE: iso(now)}
+    if progress is not None:
+        also[PROGRESS] = progress
+    return status_changes(root, EnrollmentStatus.IN_PROGRESS, now, **also)
+
+
+def access_changes(now: datetime, progress: int | None) -> dict[str, Any]:
+    """What a later access sets (no status change: no status write)."""
+    changes: dict[str, Any] = {LAST_ACCESS_DATE: iso(now)}
+    if progress is not None:
+        changes[PROGRESS] = progress
+    return changes
+
+
+def completed_changes(root: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    return status_changes(root, EnrollmentStatus.COMPLETED, now, **{COMPLETED_DATE: iso(now)})
 
 
 # -- conditions ------------------------------------------------------------------------------
@@ -322,9 +387,19 @@ def root_is_new() -> ConditionBase:
     return attr(PARTITION_KEY).not_exists()
 
 
-def cancelable_for(tenant_id: Any) -> ConditionBase:
-    """Not canceled yet, and still the tenant's."""
-    return attr(STATUS).ne(EnrollmentStatus.CANCELED.value) & attr(TENANT_ID).eq(tenant_id)
+def status_in(statuses: Collection[EnrollmentStatus]) -> ConditionBase:
+    """The root item exists with one of ``statuses``."""
+    return attr(STATUS).is_in([status.value for status in sorted(statuses)])
+
+
+def status_in_for(statuses: Collection[EnrollmentStatus], tenant_id: Any) -> ConditionBase:
+    """One of ``statuses``, and still the tenant's."""
+    return status_in(statuses) & attr(TENANT_ID).eq(tenant_id)
+
+
+def status_not(status: EnrollmentStatus) -> ConditionBase:
+    """The root item exists and its status is not ``status``."""
+    return item_exists() & attr(STATUS).ne(status.value)
 
 
 def cancel_policy_live(now: datetime) -> ConditionBase:
@@ -345,6 +420,15 @@ def tenant_of(root: Mapping[str, Any]) -> Any:
 
 def is_canceled(root: Mapping[str, Any]) -> bool:
     return root.get(STATUS) == EnrollmentStatus.CANCELED.value
+
+
+def known_status_of(root: Mapping[str, Any]) -> EnrollmentStatus | None:
+    """The stored status; ``None`` for a value enrollkit does not know (where a step is then
+    refused, rather than the item reported unreadable)."""
+    try:
+        return EnrollmentStatus(str(root.get(STATUS)))
+    except ValueError:
+        return None
 
 
 def course_of(root: Mapping[str, Any]) -> Course:
@@ -422,10 +506,16 @@ def parse_cancel_record(canceled_date: Mapping[str, Any]) -> CancelRecord:
             f"item {canceled_date.get(PARTITION_KEY)!r}/{CANCELED_DATE_SK!r}: attribute "
             f"{RETURNED_SEAT!r} is not a seat: {error}"
         ) from None
+    override = canceled_date.get(ADMIN_OVERRIDE)
+    try:
+        override_made = AdminOverride.model_validate(override) if override is not None else None
+    except ValidationError:
+        override_made = None
     return CancelRecord(
         request_token=token if isinstance(token, str) else "",
         idempotency_key=idempotency_key if isinstance(idempotency_key, str) else None,
         returned_seat=seat_returned,
+        override=override_made,
     )
 
 
@@ -453,6 +543,10 @@ class EnrollmentItems:
         return self.by_sk.get(CANCEL_POLICY_SK)
 
     @property
+    def certificate(self) -> Mapping[str, Any] | None:
+        return self.by_sk.get(CERTIFICATE_SK)
+
+    @property
     def lock_metadata(self) -> Mapping[str, Any] | None:
         return self.by_sk.get(lock.LOCK_METADATA_SK)
 
@@ -469,6 +563,16 @@ class EnrollmentItems:
     @property
     def schedule_keys(self) -> list[KeyPair]:
         return [key(self.enrollment_id, sk) for sk in self.by_sk if schedule.is_schedule(sk)]
+
+    def scheduled(self) -> dict[LifecycleEvent, schedule.ScheduledEvent]:
+        """The enrollment's scheduled events, as stored (foreign items left out)."""
+        events = {}
+        for sk, item in self.by_sk.items():
+            if schedule.is_schedule(sk):
+                parsed = schedule.parse_schedule_item(item)
+                if parsed is not None:
+                    events[parsed.event] = parsed
+        return events
 
     def record(self, now: datetime) -> EnrollmentRecord:
         """The collection as an :class:`EnrollmentRecord` as of ``now``: items whose ttl has

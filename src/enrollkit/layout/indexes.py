@@ -8,11 +8,14 @@ branches merge without conflict.
 
 from __future__ import annotations
 
+from enrollkit.layout.due import DUE_INDEX
 from enrollkit.layout.enrollment import LISTING_INDEXES
 from enrollkit.persistence.indexes import TableIndexes
 
 DEFAULT_INDEXES = TableIndexes(
     enrollments=(
         *LISTING_INDEXES,  # list_enrollments(): one index per filter combination
+        # The lifecycle's due-time index (enrollkit.layout.due): what the sweeper delivers.
+        DUE_INDEX,
     ),
 )

@@ -1,19 +1,36 @@
 """The lifecycle schedule: one ``<enrollment id>``/``schedules#<event>`` item per event,
-due at its ``ttl`` (a TTL stream consumer acts when DynamoDB deletes it)."""
+due at its ``ttl``. The item is also in the due-time index (:mod:`enrollkit.layout.due`)
+at that time, which is how the sweeper finds it; DynamoDB's TTL deletes it some time after,
+which is how the stream consumer finds it (whichever claims it first delivers it)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from enrollkit.layout.table import CREATE_DATE, SORT_KEY, TTL_ATTRIBUTE, key, read_instant
+from enrollkit.layout import due as due_index
+from enrollkit.layout.table import (
+    CREATE_DATE,
+    PARTITION_KEY,
+    SORT_KEY,
+    TTL_ATTRIBUTE,
+    attr,
+    item_exists,
+    key,
+    read_instant,
+)
 from enrollkit.models import Enrollment, KeyPair, LifecycleEvent
-from enrollkit.timing import iso, ttl
+from enrollkit.timing import iso, ttl, whole_seconds
+
+if TYPE_CHECKING:
+    from boto3.dynamodb.conditions import ConditionBase
 
 PREFIX = "schedules#"
+NAME = "name"
 EMAIL = "email"
+COURSE = "course"
 
 
 def schedule_key(enrollment_id: str, event: LifecycleEvent) -> KeyPair:
@@ -24,17 +41,66 @@ def is_schedule(sk: str) -> bool:
     return sk.startswith(PREFIX)
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """Whom an event is about, as the schedule item carries it (so a reminder can be sent
+    without another read): the user's name and email, the course's name."""
+
+    name: str
+    email: str
+    course: str
+
+    @classmethod
+    def of(cls, enrollment: Enrollment) -> Recipient:
+        return cls(enrollment.user.name, enrollment.user.email, enrollment.course.name)
+
+    @classmethod
+    def from_root(cls, root: Mapping[str, Any]) -> Recipient:
+        user, course = _mapping(root.get("user")), _mapping(root.get("course"))
+        return cls(
+            str(user.get("name", "")), str(user.get("email", "")), str(course.get("name", ""))
+        )
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Recipient:
+        return cls(str(item.get(NAME, "")), str(item.get(EMAIL, "")), str(item.get(COURSE, "")))
+
+    def attributes(self) -> dict[str, str]:
+        return {NAME: self.name, EMAIL: self.email, COURSE: self.course}
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def schedule_item(
     enrollment: Enrollment, event: LifecycleEvent, due: datetime, now: datetime
 ) -> dict[str, Any]:
     """The item of one scheduled event: whom to remind, about what, and when (``ttl``)."""
+    return scheduled_item(enrollment.id, Recipient.of(enrollment), event, due, now)
+
+
+def scheduled_item(
+    enrollment_id: str,
+    recipient: Recipient,
+    event: LifecycleEvent,
+    due: datetime,
+    now: datetime,
+) -> dict[str, Any]:
     return {
-        **schedule_key(enrollment.id, event).as_key(),
-        "name": enrollment.user.name,
-        EMAIL: enrollment.user.email,
-        "course": enrollment.course.name,
+        **schedule_key(enrollment_id, event).as_key(),
+        **recipient.attributes(),
         CREATE_DATE: iso(now),
         TTL_ATTRIBUTE: ttl(due),
+        **due_index.index_attributes(enrollment_id, whole_seconds(due)),
+    }
+
+
+def due_changes(enrollment_id: str, due: datetime) -> dict[str, Any]:
+    """What moving an existing schedule item to ``due`` sets."""
+    return {
+        TTL_ATTRIBUTE: ttl(due),
+        **due_index.index_attributes(enrollment_id, whole_seconds(due)),
     }
 
 
@@ -42,9 +108,18 @@ def schedule_item(
 class ScheduledEvent:
     """One event of an enrollment's schedule, as stored."""
 
+    enrollment_id: str
     event: LifecycleEvent
     due: datetime
-    email: str
+    recipient: Recipient
+
+    @property
+    def email(self) -> str:
+        return self.recipient.email
+
+    @property
+    def due_ttl(self) -> int:
+        return ttl(self.due)
 
 
 def parse_schedule_item(item: Mapping[str, Any]) -> ScheduledEvent | None:
@@ -55,4 +130,33 @@ def parse_schedule_item(item: Mapping[str, Any]) -> ScheduledEvent | None:
     except ValueError:
         return None
     due = read_instant(item, TTL_ATTRIBUTE)
-    return ScheduledEvent(event=event, due=due, email=str(item.get(EMAIL, "")))
+    return ScheduledEvent(
+        enrollment_id=str(item.get(PARTITION_KEY)),
+        event=event,
+        due=due,
+        recipient=Recipient.from_item(item),
+    )
+
+
+# -- conditions ------------------------------------------------------------------------------
+
+
+def still_due_at(due_ttl: int) -> ConditionBase:
+    """The item is still the one seen: present, due at the same time (not moved later by an
+    access, not claimed by another path)."""
+    return item_exists() & attr(TTL_ATTRIBUTE).eq(due_ttl)
+
+
+def not_due_by(now: datetime) -> ConditionBase:
+    """Absent, or due strictly after ``now``: removing it loses no event that happened."""
+    return attr(SORT_KEY).not_exists() | attr(TTL_ATTRIBUTE).gt(ttl(now))
+
+
+def due_before(instant: datetime) -> ConditionBase:
+    """Due strictly before ``instant`` (in whole seconds, as the ttl)."""
+    return attr(TTL_ATTRIBUTE).lt(ttl(instant))
+
+
+def pending_after(now: datetime) -> ConditionBase:
+    """Present and due strictly after ``now``."""
+    return item_exists() & attr(TTL_ATTRIBUTE).gt(ttl(now))

@@ -1,5 +1,7 @@
-"""Backfill: bring root items written before the listing indexes (by an earlier enrollkit,
-or by the original code) into them, by writing the index attributes they lack.
+"""Backfill: bring items written before the indexes (by an earlier enrollkit, or by the
+original code) into them, by writing the index attributes they lack: root items into the
+listing indexes, schedule items into the lifecycle's due-time index (so the sweeper finds
+them, not only the TTL stream).
 
 A maintenance tool, and the only part of enrollkit that scans: one page of the table at a
 time, resumable from a checkpoint, idempotent. An item that already has the right
@@ -18,8 +20,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from enrollkit.errors import InvalidInput, TransactionCanceled, UnreadableItem
+from enrollkit.layout import due as due_index
 from enrollkit.layout import enrollment as enrollment_layout
-from enrollkit.layout.table import PARTITION_KEY, SORT_KEY, attr, key_of
+from enrollkit.layout import schedule
+from enrollkit.layout.table import (
+    PARTITION_KEY,
+    SORT_KEY,
+    TTL_ATTRIBUTE,
+    attr,
+    key_of,
+    read_instant,
+)
 from enrollkit.persistence.base import PersistenceLayer
 
 if TYPE_CHECKING:
@@ -44,6 +55,8 @@ class BackfillProgress:
     """Root items that had them already: not written."""
     unreadable: tuple[str, ...] = field(default_factory=tuple)
     """Why each root item that could not be indexed could not (left as it is)."""
+    schedules_indexed: int = 0
+    """Schedule items given the due-time index attributes they lacked."""
     checkpoint: str | None = None
     """Pass it back to resume after this page; ``None`` once the whole table was read."""
 
@@ -71,8 +84,14 @@ def backfill_indexes(
     progress = BackfillProgress()
     while True:
         page = persistence_layer.scan_page(limit=page_size, start_after=start_after)
-        updated, up_to_date, unreadable = 0, 0, []
+        updated, up_to_date, schedules_indexed, unreadable = 0, 0, 0, []
         for item in page.items:
+            if schedule.is_schedule(str(item.get(SORT_KEY))):
+                try:
+                    schedules_indexed += _backfill_schedule(persistence_layer, item)
+                except UnreadableItem as error:
+                    unreadable.append(str(error))
+                continue
             if item.get(SORT_KEY) != enrollment_layout.ROOT_SK:
                 continue
             try:
@@ -88,6 +107,7 @@ def backfill_indexes(
             updated=progress.updated + updated,
             up_to_date=progress.up_to_date + up_to_date,
             unreadable=(*progress.unreadable, *unreadable),
+            schedules_indexed=progress.schedules_indexed + schedules_indexed,
             checkpoint=_encode_checkpoint(start_after) if start_after is not None else None,
         )
         yield progress
@@ -122,6 +142,28 @@ def _backfill_root(persistence_layer: PersistenceLayer, root: Mapping[str, Any])
         f"item {root.get(PARTITION_KEY)!r}/{root.get(SORT_KEY)!r} kept changing while it "
         "was backfilled: run the backfill again"
     )
+
+
+def _backfill_schedule(persistence_layer: PersistenceLayer, item: Mapping[str, Any]) -> bool:
+    """Put a schedule item that lacks them into the due-time index, at its due time (its
+    ``ttl``), on condition the ttl is still the one read; whether it was written. An item
+    moved or removed meanwhile was written by enrollkit, with the attributes."""
+    due = read_instant(item, TTL_ATTRIBUTE)
+    wanted = due_index.index_attributes(str(item[PARTITION_KEY]), due)
+    missing = {name: value for name, value in wanted.items() if item.get(name) != value}
+    if not missing:
+        return False
+    try:
+        with persistence_layer.transact_writer() as transaction:
+            transaction.update(
+                key=key_of(item),
+                set=missing,
+                cond=attr(TTL_ATTRIBUTE).eq(item[TTL_ATTRIBUTE]),
+                exc_cls=_RootChanged,
+            )
+    except _RootChanged:
+        return False
+    return True
 
 
 class _RootChanged(TransactionCanceled):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,10 +16,12 @@ from enrollkit.errors import (
     TransactionCanceled,
 )
 from enrollkit.layout import enrollment as enrollment_layout
-from enrollkit.layout import lock, order, seat
+from enrollkit.layout import lock, order, schedule, seat
 from enrollkit.layout.enrollment import CancelRecord, EnrollmentItems
 from enrollkit.layout.table import expired, item_absent, item_exists
-from enrollkit.models import Author, Vacancy
+from enrollkit.lifecycle import transitions
+from enrollkit.lifecycle.transitions import Step
+from enrollkit.models import AdminOverride, Author, LifecycleEvent, Vacancy
 from enrollkit.operations._validation import (
     require_enrollment_id,
     require_identifier,
@@ -37,6 +40,9 @@ class CancelResult:
     returned_seat: Vacancy | None = None
 
 
+logger = logging.getLogger(__name__)
+
+
 class _AlreadyCanceled(TransactionCanceled):
     """``canceled_date`` exists: this cancel was applied already (a retry), or another was."""
 
@@ -52,10 +58,17 @@ def cancel(
     persistence_layer: PersistenceLayer,
     tenant_id: str | None = None,
     idempotency_key: str | None = None,
+    override: AdminOverride | None = None,
     now: datetime | None = None,
 ) -> CancelResult:
     """Cancel an enrollment: status CANCELED, who canceled it, every schedule and its lock
     removed, its seat returned to the order. One Query, then one transaction.
+
+    Only a PENDING or IN_PROGRESS enrollment can be canceled (the transitions table): a
+    completed, expired or archived one keeps its seat. Every lifecycle event is removed,
+    including one a lifecycle step scheduled after this call's read (each event's item is
+    deleted whether or not it was read; deleting a missing item changes nothing), so no
+    event is ever delivered for a canceled enrollment.
 
     Args:
         enrollment_id: The enrollment to cancel.
@@ -63,6 +76,10 @@ def cancel(
         persistence_layer: Where the enrollment lives.
         tenant_id: When given, the enrollment must belong to this tenant (else
             ``EnrollmentNotFound``, so one tenant cannot probe another's ids).
+        override: An administrator's override (:class:`~enrollkit.AdminOverride`, with
+            its reason): cancels regardless of the cancel policy (none, or its window
+            passed), still returning the seat and removing every event. The override and
+            its reason are recorded in the ``canceled_date`` item, with ``author``.
         idempotency_key: Your key for this cancel (an id: a UUID, a request id). A
             retry with the same key, after a lost response or a crash, returns the same
             ``CancelResult`` (the same returned seat) instead of ``CancelNotAllowed``.
@@ -75,8 +92,9 @@ def cancel(
 
     Raises:
         EnrollmentNotFound: No such enrollment, or ``tenant_id`` given and different.
-        CancelNotAllowed: No cancel policy, its window has passed, or already canceled
-            (by another call than one with this ``idempotency_key``).
+        CancelNotAllowed: No cancel policy, its window has passed (without ``override``),
+            not PENDING or IN_PROGRESS, or already canceled (by another call than one with
+            this ``idempotency_key``).
         OrderNotFound: The order of the enrollment's seat does not exist.
         InvalidInput: A bad id, a naive ``now``, an argument of the wrong type.
     """
@@ -87,6 +105,8 @@ def cancel(
         tenant_id = require_identifier("tenant_id", tenant_id)
     if idempotency_key is not None:
         idempotency_key = require_identifier("idempotency_key", idempotency_key)
+    if override is not None:
+        require_instance("override", override, AdminOverride)
 
     items = EnrollmentItems.of(enrollment_id, persistence_layer.query(enrollment_id))
     root = items.root
@@ -97,17 +117,37 @@ def cancel(
         if done is not None:
             return CancelResult(enrollment_id=enrollment_id, returned_seat=done.returned_seat)
         raise CancelNotAllowed(f"enrollment {enrollment_id!r} is already canceled")
+    status = enrollment_layout.known_status_of(root)
+    if status is None or not transitions.allowed(Step.CANCEL, status):
+        raise CancelNotAllowed(
+            f"enrollment {enrollment_id!r} is {root.get(enrollment_layout.STATUS)}: only "
+            "PENDING or IN_PROGRESS enrollments can be canceled"
+        )
+    expiry = items.scheduled().get(LifecycleEvent.COURSE_EXPIRED)
+    if expiry is None or expiry.due <= now:
+        # Expired, whether or not the expiry was delivered yet (or DynamoDB's TTL took its
+        # item first): an expired enrollment keeps its seat.
+        raise CancelNotAllowed(f"the access period of enrollment {enrollment_id!r} has ended")
     policy = items.cancel_policy
-    if policy is None:
-        raise CancelNotAllowed(f"enrollment {enrollment_id!r} has no cancel policy")
-    if expired(policy, now):
-        raise CancelNotAllowed(f"the cancel window of enrollment {enrollment_id!r} has passed")
+    if override is None:
+        if policy is None:
+            raise CancelNotAllowed(f"enrollment {enrollment_id!r} has no cancel policy")
+        if expired(policy, now):
+            raise CancelNotAllowed(f"the cancel window of enrollment {enrollment_id!r} has passed")
 
     record = CancelRecord(
         request_token=str(uuid.uuid4()),
         idempotency_key=idempotency_key,
         returned_seat=_new_seat(items),
+        override=override,
     )
+    if override is not None:
+        # The audit trail: who overrode the policy (an id, never a name), on what.
+        logger.info(
+            "administrator %s cancels enrollment %s overriding its cancel policy",
+            author.id,
+            enrollment_id,
+        )
     # An expired lock blocks nobody, DynamoDB's TTL deletes it, and it may already be a
     # newer enrollment's: release only a live one (still conditioned on owning it).
     lock_metadata = items.lock_metadata
@@ -156,16 +196,31 @@ def _send(
             transaction.update(
                 key=enrollment_layout.root_key(enrollment_id),
                 set=enrollment_layout.canceled_changes(root, now),
-                cond=enrollment_layout.cancelable_for(enrollment_layout.tenant_of(root)),
+                cond=enrollment_layout.status_in_for(
+                    transitions.sources(Step.CANCEL), enrollment_layout.tenant_of(root)
+                ),
                 exc_cls=CancelNotAllowed,
             )
-            transaction.delete(
-                key=enrollment_layout.cancel_policy_key(enrollment_id),
-                cond=enrollment_layout.cancel_policy_live(now),
-                exc_cls=CancelNotAllowed,
-            )
-            for schedule_key in items.schedule_keys:
-                transaction.delete(key=schedule_key)
+            if record.override is None:
+                transaction.delete(
+                    key=enrollment_layout.cancel_policy_key(enrollment_id),
+                    cond=enrollment_layout.cancel_policy_live(now),
+                    exc_cls=CancelNotAllowed,
+                )
+            elif items.cancel_policy is not None:
+                transaction.delete(key=enrollment_layout.cancel_policy_key(enrollment_id))
+            # Every event's item, read or not: a step may have scheduled one since the read.
+            every_schedule = {
+                *items.schedule_keys,
+                *(schedule.schedule_key(enrollment_id, event) for event in LifecycleEvent),
+            }
+            expiry_key = schedule.schedule_key(enrollment_id, LifecycleEvent.COURSE_EXPIRED)
+            for schedule_key in sorted(every_schedule, key=lambda k: k.sk):
+                transaction.delete(
+                    key=schedule_key,
+                    cond=schedule.not_due_by(now) if schedule_key == expiry_key else None,
+                    exc_cls=CancelNotAllowed,
+                )
             lock_metadata = items.lock_metadata
             if lock_metadata is not None:
                 transaction.delete(key=lock.lock_metadata_key(enrollment_id))

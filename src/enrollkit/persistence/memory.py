@@ -34,6 +34,7 @@ from enrollkit.persistence.indexes import (
     check_index_query,
 )
 from enrollkit.persistence.marshal import normalize_attributes, normalize_item, serialize_value
+from enrollkit.persistence.streams import ttl_removal_record
 from enrollkit.timing import require_aware, ttl
 from enrollkit.transaction.builder import CONDITIONAL_CHECK_FAILED
 from enrollkit.transaction.limits import MAX_ITEM_BYTES, item_size
@@ -110,6 +111,8 @@ class InMemoryPersistence(BasePersistence):
         }
         self._tokens: OrderedDict[str, tuple[Operation, ...]] = OrderedDict()
         self.transactions_committed = 0
+        # The stream records of TTL deletions, until drain_ttl_stream() takes them.
+        self._ttl_stream: list[dict[str, Any]] = []
 
     def create_tables(self) -> None:
         """Nothing to do: the tables exist from the start (here for parity with DynamoDB)."""
@@ -237,11 +240,15 @@ class InMemoryPersistence(BasePersistence):
 
     def sweep_expired(self, now: datetime) -> int:
         """Delete items whose ``ttl`` is at or before ``now``, as DynamoDB's TTL process
-        eventually does. Returns how many were deleted."""
-        cutoff = ttl(require_aware(now))
+        eventually does. Returns how many were deleted.
+
+        Each deletion also makes the stream record DynamoDB's TTL makes (a REMOVE by the
+        DynamoDB service, with the old image); :meth:`drain_ttl_stream` hands them over."""
+        now = require_aware(now)
+        cutoff = ttl(now)
         swept = 0
         with self._lock:
-            for table in self._tables.values():
+            for table_name, table in self._tables.items():
                 expired = [
                     item
                     for item in table.items()
@@ -249,8 +256,17 @@ class InMemoryPersistence(BasePersistence):
                 ]
                 for item in expired:
                     table.delete(item[PARTITION_KEY], item[SORT_KEY])
+                    self._ttl_stream.append(ttl_removal_record(table_name, item, now))
                 swept += len(expired)
         return swept
+
+    def drain_ttl_stream(self) -> dict[str, Any]:
+        """The stream records of the TTL deletions since the last call, oldest first, as the
+        event a Lambda stream consumer receives (``{"Records": [...]}``): pass it to
+        ``handle_stream_batch``. The backend keeps them until taken."""
+        with self._lock:
+            records, self._ttl_stream = self._ttl_stream, []
+        return {"Records": records}
 
     # -- internals ---------------------------------------------------------------
 

@@ -1,0 +1,104 @@
+"""The due-time index ``due``: every item the sweeper must look at, found by when.
+
+Two kinds of item carry its key attributes (the index is sparse: nothing else is in it):
+
+- a schedule item ``<enrollment>``/``schedules#<event>``, at its due time;
+- a delivery record ``<enrollment>``/``deliveries#...`` whose handler has not succeeded yet,
+  at the time of its next attempt (a lease while a handler runs, a backoff after it failed).
+
+``due_shard`` (partition key) is ``<UTC day>#<shard>``: the day of that time and one of
+:data:`SHARDS` shards chosen by the enrollment id, so the events due on one day, however
+many, spread over ``SHARDS`` index partitions (writes of a bulk enrollment, which all fall
+due at the same moment, go to every shard alike). ``due_at`` (sort key) is the time itself
+as fixed-width ISO text (``2036-03-02T12:30:15Z``), which sorts as the instants do. One
+Query per shard and day reads what is due, oldest first: ``due_at <= now``.
+
+The sweeper's checkpoint ``lifecycle#sweeper``/``checkpoint`` says from which day on it
+must look; the partition key has a ``#``, which no enrollment id has.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from enrollkit.layout.table import CREATE_DATE, key
+from enrollkit.models import KeyPair
+from enrollkit.persistence.indexes import GlobalIndex
+from enrollkit.timing import iso
+
+INDEX_NAME = "due"
+SHARD = "due_shard"
+DUE_AT = "due_at"
+SHARDS = 16
+DUE_INDEX = GlobalIndex(name=INDEX_NAME, partition_key=SHARD, sort_key=DUE_AT)
+
+CHECKPOINT_KEY = KeyPair(pk="lifecycle#sweeper", sk="checkpoint")
+CHECKPOINT_DAY = "day"
+
+_DUE_AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_DAY_FORMAT = "%Y-%m-%d"
+
+
+def shard_of(enrollment_id: str) -> int:
+    """The shard of an enrollment's index entries: stable across processes and versions
+    (CRC-32 of the id, not Python's salted ``hash``)."""
+    return zlib.crc32(enrollment_id.encode()) % SHARDS
+
+
+def due_at(instant: datetime) -> str:
+    """``instant`` as the index sort key: whole seconds of UTC, as the TTL counts them."""
+    whole = instant.astimezone(timezone.utc).replace(microsecond=0)
+    return whole.strftime(_DUE_AT_FORMAT)
+
+
+def parse_due_at(value: str) -> datetime:
+    return datetime.strptime(value, _DUE_AT_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def day_of(instant: datetime) -> date:
+    return instant.astimezone(timezone.utc).date()
+
+
+def partition(day: date, shard: int) -> str:
+    return f"{day.strftime(_DAY_FORMAT)}#{shard:02d}"
+
+
+def index_attributes(enrollment_id: str, instant: datetime) -> dict[str, str]:
+    """The two attributes that put an item into the index at ``instant``."""
+    return {
+        SHARD: partition(day_of(instant), shard_of(enrollment_id)),
+        DUE_AT: due_at(instant),
+    }
+
+
+def days(first: date, last: date) -> Iterator[date]:
+    """Every day from ``first`` to ``last``, both included."""
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+# -- the sweeper's checkpoint ------------------------------------------------------------
+
+
+def checkpoint_item(day: date, now: datetime) -> dict[str, Any]:
+    return {**CHECKPOINT_KEY.as_key(), CHECKPOINT_DAY: day.isoformat(), CREATE_DATE: iso(now)}
+
+
+def checkpoint_day(item: Mapping[str, Any] | None) -> date | None:
+    """The first day the sweeper must still look at; ``None`` before its first run (or for
+    an item it cannot read, which the next run rewrites)."""
+    if item is None:
+        return None
+    try:
+        return date.fromisoformat(str(item.get(CHECKPOINT_DAY)))
+    except ValueError:
+        return None
+
+
+def checkpoint_key() -> KeyPair:
+    return key(CHECKPOINT_KEY.pk, CHECKPOINT_KEY.sk)
