@@ -285,8 +285,9 @@ def _schedule_of_reminders(run: _Run, ana: Enrollment, bruno: Enrollment) -> Non
     """5. Ana's lifecycle events, due at their TTL; Bruno's, deleted by the cancel."""
     run.say.heading("The schedule of reminders")
     run.say.say(
-        f"{ana.user.name}'s enrollment scheduled these lifecycle events: one item each, whose",
-        "DynamoDB TTL is the due time; a stream consumer acts when TTL deletes the item.",
+        f"{ana.user.name}'s enrollment scheduled these lifecycle events: one item each, due at",
+        "its TTL. `enrollkit deliver` (the sweeper, every minute) delivers each on time and",
+        "exactly once; the TTL stream consumer is the safety net.",
     )
     events = [
         event
