@@ -74,7 +74,8 @@ def validate_identifier(value: str) -> str:
         raise ValueError("must not contain '#' (it separates the segments of a key)")
     if _CONTROL_CHARACTERS.search(value):
         raise ValueError("must not contain control characters")
-    invisible = next((c for c in value if _is_invisible(c)), None)
+    # In ASCII, only the controls (refused above) and the plain space are invisible.
+    invisible = None if value.isascii() else next((c for c in value if _is_invisible(c)), None)
     if invisible is not None:
         raise ValueError(
             f"must not contain invisible characters (U+{ord(invisible):04X} "

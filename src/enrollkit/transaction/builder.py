@@ -263,11 +263,16 @@ class TransactionBuilder:
         self._ensure_open()
         if operation.cond is not None:
             _check_condition(operation.cond)
-        key = operation.key
-        target = (operation.table_name, key.pk, key.sk)
+        # A Put's key is its item's (checked by put()): no KeyPair is built for it.
+        pk, sk = (
+            (operation.item[PARTITION_KEY], operation.item[SORT_KEY])
+            if isinstance(operation, Put)
+            else (operation.key.pk, operation.key.sk)
+        )
+        target = (operation.table_name, pk, sk)
         if target in self._targets:
             raise TransactionError(
-                f"two operations on one item ({operation.table_name}: {key.pk!r}/{key.sk!r}); "
+                f"two operations on one item ({operation.table_name}: {pk!r}/{sk!r}); "
                 "DynamoDB refuses that"
             )
         if len(self._operations) >= MAX_TRANSACTION_OPERATIONS:
@@ -277,7 +282,7 @@ class TransactionBuilder:
         size = _operation_size(operation)
         if isinstance(operation, Put) and size > MAX_ITEM_BYTES:
             raise TransactionError(
-                f"item {key.pk!r}/{key.sk!r} is {size:,} bytes; DynamoDB's limit is "
+                f"item {pk!r}/{sk!r} is {size:,} bytes; DynamoDB's limit is "
                 f"{MAX_ITEM_BYTES:,} bytes"
             )
         self._targets.add(target)
