@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 import uuid
@@ -157,7 +158,7 @@ def was_validated(model: BaseModel) -> bool:
     if seen is None or seen[0]() is not model:
         return False
     values = tuple(model.__dict__.values())
-    if len(values) != len(seen[1]) or any(a is not b for a, b in zip(values, seen[1], strict=True)):
+    if len(values) != len(seen[1]) or not all(map(operator.is_, values, seen[1])):
         return False
     return all(was_validated(value) for value in values if isinstance(value, BaseModel))
 

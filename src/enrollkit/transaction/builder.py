@@ -390,6 +390,17 @@ def _lazy_imports() -> tuple[type[Any], type[Any], type[Any], Callable[[Any], di
     return AttributeBase, ConditionBase, Binary, serialize_value
 
 
+def _literal_kind(value: Any, binary: type[Any]) -> str | None:
+    """A condition literal's DynamoDB type, when it is one that can be ordered."""
+    if isinstance(value, str):
+        return "S"
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return "N"
+    if isinstance(value, (bytes, bytearray, binary)):
+        return "B"
+    return None  # BOOL, NULL, sets, lists, maps
+
+
 def _check_condition(cond: object) -> None:
     """Refuse a condition DynamoDB refuses to parse (ValidationException), so every backend
     refuses it before sending, with the same error:
@@ -413,15 +424,6 @@ def _check_condition(cond: object) -> None:
             f"Attr('sk').not_exists(), not {type(cond).__name__}"
         )
 
-    def kind(value: Any) -> str | None:
-        if isinstance(value, str):
-            return "S"
-        if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-            return "N"
-        if isinstance(value, (bytes, bytearray, Binary)):
-            return "B"
-        return None  # BOOL, NULL, sets, lists, maps
-
     expression = cond.get_expression()
     operator, operands = expression["operator"], expression["values"]
     if operator not in _CONDITION_OPERATORS:
@@ -441,6 +443,8 @@ def _check_condition(cond: object) -> None:
     else:
         literals = [o for o in operands[1:] if not isinstance(o, (AttributeBase, ConditionBase))]
     for literal in literals:
+        if type(literal) is str:  # always a DynamoDB string, never a number
+            continue
         try:
             serialize_value(literal)
         except InvalidInput as error:
@@ -450,7 +454,7 @@ def _check_condition(cond: object) -> None:
                 f"{operator}: DynamoDB's numbers range from 1E{MIN_NUMBER_EXPONENT} to "
                 f"9.99...E+{MAX_NUMBER_EXPONENT} in magnitude"
             )
-    kinds = [kind(literal) for literal in literals]
+    kinds = [_literal_kind(literal, Binary) for literal in literals]
     if operator in _ORDERING_OPERATORS and not all(k in ("S", "N", "B") for k in kinds):
         raise TransactionError(f"{operator} orders only strings, numbers and binaries")
     if operator == "begins_with" and not all(k in ("S", "B") for k in kinds):
