@@ -48,7 +48,11 @@ class EmbeddedIndex:
         if keys is None:
             return
         entries = self._partitions[keys[0]]
-        del entries[_position(entries, self._entry(keys[1], item))]
+        entry = self._entry(keys[1], item)
+        if type(entries) is list:
+            del entries[bisect.bisect_left(entries, entry)]
+        else:  # by value: a SortedList's positional delete rebuilds its position index
+            entries.remove(entry)
         if not entries:
             del self._partitions[keys[0]]
 
