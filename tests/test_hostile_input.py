@@ -479,6 +479,44 @@ def test_a_model_that_skipped_validation_is_refused(
     refused(store, lambda: cancel("existing", author=bad_author, persistence_layer=store, now=NOW))
 
 
+def _changed_in_place(model: BaseModel, field: str, value: object) -> BaseModel:
+    object.__setattr__(model, field, value)  # past frozen=True, as hostile code could
+    return model
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        # Validated itself, but holding a model that skipped validation.
+        lambda: Enrollment(
+            user=User.model_construct(id="u#1", name="U", email="u@example.com"),
+            course=make_course(),
+        ),
+        lambda: Enrollment(user=make_user(), course=make_course().model_copy(update={"id": "c#1"})),
+        # Validated, then changed in place.
+        lambda: _changed_in_place(make_enrollment(), "id", "lock"),
+        lambda: Enrollment(user=_changed_in_place(make_user(), "id", "u#2"), course=make_course()),
+    ],
+    ids=["constructed-user", "copied-course", "changed-id", "changed-user-id"],
+)
+def test_a_validated_model_is_trusted_only_as_validated(
+    store: BasePersistence, build: Callable[[], Enrollment]
+) -> None:
+    """Operations skip validating a model a second time only when it, and every model in it,
+    is exactly as pydantic validated it."""
+    refused(store, lambda: enroll(build(), tenant=TENANT, persistence_layer=store, now=NOW))
+    tenant = Tenant(id="t-1", name="T")
+    refused(
+        store,
+        lambda: enroll(
+            make_enrollment("user-3"),
+            tenant=_changed_in_place(tenant, "id", "t#1"),  # type: ignore[arg-type]
+            persistence_layer=store,
+            now=NOW,
+        ),
+    )
+
+
 # -- the transaction builder refuses what DynamoDB would ------------------------------------------
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 import uuid
+import weakref
 from enum import Enum
 from typing import Annotated, Any
 
@@ -16,6 +18,7 @@ from pydantic import (
     Field,
     StrictInt,
     ValidationError,
+    model_validator,
 )
 from typing_extensions import Self
 
@@ -73,7 +76,8 @@ def validate_identifier(value: str) -> str:
         raise ValueError("must not contain '#' (it separates the segments of a key)")
     if _CONTROL_CHARACTERS.search(value):
         raise ValueError("must not contain control characters")
-    invisible = next((c for c in value if _is_invisible(c)), None)
+    # In ASCII, only the controls (refused above) and the plain space are invisible.
+    invisible = None if value.isascii() else next((c for c in value if _is_invisible(c)), None)
     if invisible is not None:
         raise ValueError(
             f"must not contain invisible characters (U+{ord(invisible):04X} "
@@ -138,6 +142,28 @@ def invalid_input(subject: str, error: ValidationError) -> InvalidInput:
     return InvalidInput(f"{where}: {reason}{got}{more}", field=field or None)
 
 
+# Each model instance that pydantic validated, by id: a weak reference to it and its field
+# values as validated. model_construct() and model_copy() build new instances that are not
+# here, and a field changed in place (object.__setattr__) no longer matches its values.
+_VALIDATED: dict[int, tuple[weakref.ref[BaseModel], tuple[Any, ...]]] = {}
+
+
+def _forget(key: int) -> Any:
+    return lambda _: _VALIDATED.pop(key, None)
+
+
+def was_validated(model: BaseModel) -> bool:
+    """Whether ``model`` is exactly as pydantic validated it, and so is every model in it.
+    ``False`` means: validate it again (it may have skipped validation)."""
+    seen = _VALIDATED.get(id(model))
+    if seen is None or seen[0]() is not model:
+        return False
+    values = tuple(model.__dict__.values())
+    if len(values) != len(seen[1]) or not all(map(operator.is_, values, seen[1])):
+        return False
+    return all(was_validated(value) for value in values if isinstance(value, BaseModel))
+
+
 class _Frozen(BaseModel):
     # Schemas build on first use, not at import: `import enrollkit` stays light.
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
@@ -157,6 +183,17 @@ class _Frozen(BaseModel):
             return cls.model_validate(data)
         except ValidationError as error:
             raise invalid_input(_label(cls), error) from None
+
+
+class _Argument(_Frozen):
+    """A model the operations take as an argument: remembered as validated."""
+
+    @model_validator(mode="after")
+    def _remember_validated(self) -> Self:
+        # Lets the operations skip validating an argument a second time (was_validated).
+        key = id(self)
+        _VALIDATED[key] = (weakref.ref(self, _forget(key)), tuple(self.__dict__.values()))
+        return self
 
 
 class EnrollmentStatus(str, Enum):
@@ -184,7 +221,7 @@ class LifecycleEvent(str, Enum):
     COURSE_EXPIRED = "schedules#course_expired"
 
 
-class User(_Frozen):
+class User(_Argument):
     """The person enrolled. ``name`` and ``email`` are copied into the schedule items, so
     a reminder can be sent without another read."""
 
@@ -193,7 +230,7 @@ class User(_Frozen):
     email: Email
 
 
-class Course(_Frozen):
+class Course(_Argument):
     """A course, with its access period in whole days (at least 1)."""
 
     id: Identifier
@@ -202,7 +239,7 @@ class Course(_Frozen):
     """Days of access from enrollment."""
 
 
-class Enrollment(_Frozen):
+class Enrollment(_Argument):
     """One user in one course. ``id`` defaults to a new UUID4 string, given when the
     object is built: reuse the object (or the id) to retry an enroll() safely.
     ``lock`` is reserved and cannot be an id."""
@@ -216,34 +253,34 @@ class Enrollment(_Frozen):
     progress: Annotated[StrictInt, Field(ge=0, le=100)] = 0
 
 
-class Tenant(_Frozen):
+class Tenant(_Argument):
     """The organization an enrollment belongs to."""
 
     id: Identifier
     name: Name
 
 
-class Author(_Frozen):
+class Author(_Argument):
     """Who did something (for instance, who canceled an enrollment)."""
 
     id: Identifier
     name: Name
 
 
-class DeduplicationWindow(_Frozen):
+class DeduplicationWindow(_Argument):
     """Blocks another enrollment of the same user in the same course until
     ``offset_days`` before this one's access period ends."""
 
     offset_days: Annotated[StrictInt, Field(ge=0, le=MAX_ACCESS_PERIOD_DAYS)]
 
 
-class CancelPolicy(_Frozen):
+class CancelPolicy(_Argument):
     """Cancel is allowed for ``days`` after enrollment; ``None`` means no limit."""
 
     days: Annotated[StrictInt, Field(gt=0, le=MAX_ACCESS_PERIOD_DAYS)] | None = None
 
 
-class Vacancy(_Frozen):
+class Vacancy(_Argument):
     """One prepaid seat of an organization's order."""
 
     org_id: Identifier

@@ -8,7 +8,12 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from enrollkit.errors import InvalidInput
-from enrollkit.models import invalid_input, validate_enrollment_id, validate_identifier
+from enrollkit.models import (
+    invalid_input,
+    validate_enrollment_id,
+    validate_identifier,
+    was_validated,
+)
 
 T = TypeVar("T")
 
@@ -16,11 +21,13 @@ T = TypeVar("T")
 def require_instance(name: str, value: Any, kind: type[T]) -> T:
     if not isinstance(value, kind):
         raise InvalidInput(f"{name} must be a {kind.__name__}, not {type(value).__name__}")
-    if isinstance(value, BaseModel):
+    model: object = value
+    if isinstance(model, BaseModel) and not was_validated(model):
         # model_copy(update=...) and model_construct() skip validation: an id with '#'
         # or the reserved 'lock' would then reach the keys. Check the model again.
+        # (A model as pydantic validated it, nested models too, is not checked twice.)
         try:
-            type(value).model_validate(value.model_dump())
+            type(model).model_validate(model.model_dump())
         except ValidationError as error:
             raise invalid_input(name, error) from None
     return value

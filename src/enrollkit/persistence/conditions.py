@@ -89,7 +89,8 @@ def _lookup(path: str, item: Mapping[str, Any]) -> Any:
         return _MISSING
     current: Any = item
     for name, indexes in steps:
-        if not isinstance(current, Mapping) or name not in current:
+        # (stored items are dicts: the exact type first, an ABC check is slow)
+        if not (type(current) is dict or isinstance(current, Mapping)) or name not in current:
             return _MISSING
         current = current[name]
         for index in indexes:

@@ -423,12 +423,12 @@ class DynamoDBPersistence(BasePersistence):
     def _call(self, method: str, **request: Any) -> Any:
         """One client call, its failures as enrollkit errors that say what was reached and
         what came back, in one line."""
-        tables = _tables_of(request)
-        logger.debug("DynamoDB %s on %s", method, ", ".join(tables) or "-")
+        if logger.isEnabledFor(logging.DEBUG):  # the table names only when they are logged
+            logger.debug("DynamoDB %s on %s", method, ", ".join(_tables_of(request)) or "-")
         try:
             response = getattr(self.client, method)(**request)
         except ClientError as error:
-            raise self._client_error(error, tables) from error
+            raise self._client_error(error, _tables_of(request)) from error
         except _CONNECTION_ERRORS as error:
             # The request may or may not have been applied: retrying is safe (the same
             # token, or the operations' own conditions), so the failure says "retry".
@@ -690,6 +690,14 @@ def _reason(raw: Mapping[str, Any]) -> CancellationReason:
     )
 
 
+_REQUEST_KINDS: dict[type[Any], str] = {
+    Put: "Put",
+    Update: "Update",
+    Delete: "Delete",
+    ConditionCheck: "ConditionCheck",
+}
+
+
 def _transact_item(operation: Operation) -> TransactWriteItemTypeDef:
     """One operation as a TransactWriteItems entry: values always as placeholders."""
     request: dict[str, Any] = {"TableName": operation.table_name}
@@ -725,10 +733,7 @@ def _transact_item(operation: Operation) -> TransactWriteItemTypeDef:
         request["ExpressionAttributeNames"] = names
     if values:
         request["ExpressionAttributeValues"] = values
-    kind = {Put: "Put", Update: "Update", Delete: "Delete", ConditionCheck: "ConditionCheck"}[
-        type(operation)
-    ]
-    return {kind: request}  # type: ignore[misc]
+    return {_REQUEST_KINDS[type(operation)]: request}  # type: ignore[misc]
 
 
 def _sort_key_condition(sort_key: Key, sort_range: SortKeyRange) -> ConditionBase | None:

@@ -4,7 +4,7 @@ entries per index partition, kept in step with every write of the table."""
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableSequence
 from typing import Any
 
 from enrollkit.layout.table import PARTITION_KEY, SORT_KEY
@@ -12,6 +12,10 @@ from enrollkit.persistence.indexes import GlobalIndex, SortKeyRange
 
 # (index sort key, table partition key, table sort key): the order DynamoDB returns them in.
 Entry = tuple[str, str, str]
+# An index partition is a sorted list while small; past this many entries a SortedList,
+# whose inserts and deletes do not move every entry (a tenant's partition holds all of
+# its enrollments: a plain list made each write cost in proportion to the tenant).
+_LARGE_PARTITION = 1_000
 
 
 class EmbeddedIndex:
@@ -20,12 +24,24 @@ class EmbeddedIndex:
 
     def __init__(self, spec: GlobalIndex) -> None:
         self.spec = spec
-        self._partitions: dict[str, list[Entry]] = {}
+        self._partitions: dict[str, MutableSequence[Entry]] = {}
 
     def add(self, item: Mapping[str, Any]) -> None:
         keys = self.spec.keys_of(item)
-        if keys is not None:
-            bisect.insort(self._partitions.setdefault(keys[0], []), self._entry(keys[1], item))
+        if keys is None:
+            return
+        entry = self._entry(keys[1], item)
+        entries = self._partitions.get(keys[0])
+        if entries is None:
+            self._partitions[keys[0]] = [entry]
+        elif type(entries) is list:
+            bisect.insort(entries, entry)
+            if len(entries) > _LARGE_PARTITION:
+                from sortedcontainers import SortedList  # type: ignore[import-untyped]
+
+                self._partitions[keys[0]] = SortedList(entries)
+        else:
+            entries.add(entry)  # type: ignore[attr-defined]  # a SortedList
 
     def remove(self, item: Mapping[str, Any]) -> None:
         keys = self.spec.keys_of(item)
@@ -33,7 +49,10 @@ class EmbeddedIndex:
             return
         entries = self._partitions[keys[0]]
         entry = self._entry(keys[1], item)
-        del entries[bisect.bisect_left(entries, entry)]
+        if type(entries) is list:
+            del entries[bisect.bisect_left(entries, entry)]
+        else:  # by value: a SortedList's positional delete rebuilds its position index
+            entries.remove(entry)
         if not entries:
             del self._partitions[keys[0]]
 
@@ -53,16 +72,16 @@ class EmbeddedIndex:
         if start_after is not None:
             start = self._entry(str(start_after[self.spec.sort_key]), start_after)
             if descending:
-                high = min(high, bisect.bisect_left(entries, start))
+                high = min(high, _position(entries, start))
             else:
-                low = max(low, bisect.bisect_right(entries, start))
-        selected = entries[low:high]
+                low = max(low, _position(entries, start, after=True))
+        stops = limit is not None and high - low >= limit
+        if limit is not None and stops:  # copy only the page, not the whole range
+            low, high = (high - limit, high) if descending else (low, low + limit)
+        selected = list(entries[low:high])
         if descending:
             selected.reverse()
-        last = None
-        if limit is not None and len(selected) >= limit:
-            selected = selected[:limit]
-            last = selected[-1]
+        last = selected[-1] if stops else None
         return [(pk, sk) for _, pk, sk in selected], last
 
     def last_key(self, entry: Entry, partition_value: str) -> dict[str, Any]:
@@ -80,23 +99,36 @@ class EmbeddedIndex:
         return (sort_value, str(item[PARTITION_KEY]), str(item[SORT_KEY]))
 
 
-def _bounds(entries: list[Entry], sort_range: SortKeyRange) -> tuple[int, int]:
-    """The slice of ``entries`` whose sort key satisfies ``sort_range``."""
+def _position(entries: MutableSequence[Entry], probe: tuple[str, ...], after: bool = False) -> int:
+    """Where ``probe`` goes in ``entries`` (before equal entries, or ``after`` them): a
+    partition's own bisection (a SortedList's is not stdlib's over its positions)."""
+    if type(entries) is list:
+        return (bisect.bisect_right if after else bisect.bisect_left)(entries, probe)
+    sorted_list: Any = entries
+    return int(sorted_list.bisect_right(probe) if after else sorted_list.bisect_left(probe))
+
+
+def _bounds(entries: MutableSequence[Entry], sort_range: SortKeyRange) -> tuple[int, int]:
+    """The slice of ``entries`` whose sort key satisfies ``sort_range``. A 1-tuple
+    ``(value,)`` sorts before every entry whose sort key is ``value``."""
     if sort_range.begins_with is not None:
         prefix = sort_range.begins_with
-        # Sorted by sort key, the entries are sorted by its first len(prefix) characters too.
-        return (
-            bisect.bisect_left(entries, prefix, key=lambda e: e[0][: len(prefix)]),
-            bisect.bisect_right(entries, prefix, key=lambda e: e[0][: len(prefix)]),
-        )
-    low = (
-        0
-        if sort_range.at_least is None
-        else bisect.bisect_left(entries, sort_range.at_least, key=lambda e: e[0])
-    )
+        if not prefix:
+            return 0, len(entries)
+        # Every sort key starting with ``prefix`` is below ``prefix`` with its last
+        # character bumped by one, and every greater one is at or above it.
+        last = ord(prefix[-1])
+        if last == 0x10FFFF:  # no next character: compare the prefixes themselves
+            return (
+                bisect.bisect_left(entries, prefix, key=lambda e: e[0][: len(prefix)]),
+                bisect.bisect_right(entries, prefix, key=lambda e: e[0][: len(prefix)]),
+            )
+        return _position(entries, (prefix,)), _position(entries, (prefix[:-1] + chr(last + 1),))
+    low = 0 if sort_range.at_least is None else _position(entries, (sort_range.at_least,))
+    # The least string above ``at_most`` is ``at_most`` followed by U+0000.
     high = (
         len(entries)
         if sort_range.at_most is None
-        else bisect.bisect_right(entries, sort_range.at_most, key=lambda e: e[0])
+        else _position(entries, (sort_range.at_most + "\x00",))
     )
     return low, high

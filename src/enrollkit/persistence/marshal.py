@@ -74,7 +74,11 @@ def serialize_value(value: Any) -> dict[str, Any]:
 def serialize_attributes(item: Mapping[str, Any]) -> dict[str, Any]:
     """An item's attributes as DynamoDB JSON, without the size check (for items whose size
     the transaction builder has checked already)."""
-    return {name: serialize_value(value) for name, value in item.items()}
+    # Most values are strings: those without a call.
+    return {
+        name: {"S": value} if type(value) is str else serialize_value(value)
+        for name, value in item.items()
+    }
 
 
 def serialize_item(item: Mapping[str, Any]) -> dict[str, Any]:

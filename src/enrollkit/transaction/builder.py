@@ -263,11 +263,16 @@ class TransactionBuilder:
         self._ensure_open()
         if operation.cond is not None:
             _check_condition(operation.cond)
-        key = operation.key
-        target = (operation.table_name, key.pk, key.sk)
+        # A Put's key is its item's (checked by put()): no KeyPair is built for it.
+        pk, sk = (
+            (operation.item[PARTITION_KEY], operation.item[SORT_KEY])
+            if isinstance(operation, Put)
+            else (operation.key.pk, operation.key.sk)
+        )
+        target = (operation.table_name, pk, sk)
         if target in self._targets:
             raise TransactionError(
-                f"two operations on one item ({operation.table_name}: {key.pk!r}/{key.sk!r}); "
+                f"two operations on one item ({operation.table_name}: {pk!r}/{sk!r}); "
                 "DynamoDB refuses that"
             )
         if len(self._operations) >= MAX_TRANSACTION_OPERATIONS:
@@ -277,7 +282,7 @@ class TransactionBuilder:
         size = _operation_size(operation)
         if isinstance(operation, Put) and size > MAX_ITEM_BYTES:
             raise TransactionError(
-                f"item {key.pk!r}/{key.sk!r} is {size:,} bytes; DynamoDB's limit is "
+                f"item {pk!r}/{sk!r} is {size:,} bytes; DynamoDB's limit is "
                 f"{MAX_ITEM_BYTES:,} bytes"
             )
         self._targets.add(target)
@@ -385,6 +390,17 @@ def _lazy_imports() -> tuple[type[Any], type[Any], type[Any], Callable[[Any], di
     return AttributeBase, ConditionBase, Binary, serialize_value
 
 
+def _literal_kind(value: Any, binary: type[Any]) -> str | None:
+    """A condition literal's DynamoDB type, when it is one that can be ordered."""
+    if isinstance(value, str):
+        return "S"
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return "N"
+    if isinstance(value, (bytes, bytearray, binary)):
+        return "B"
+    return None  # BOOL, NULL, sets, lists, maps
+
+
 def _check_condition(cond: object) -> None:
     """Refuse a condition DynamoDB refuses to parse (ValidationException), so every backend
     refuses it before sending, with the same error:
@@ -408,15 +424,6 @@ def _check_condition(cond: object) -> None:
             f"Attr('sk').not_exists(), not {type(cond).__name__}"
         )
 
-    def kind(value: Any) -> str | None:
-        if isinstance(value, str):
-            return "S"
-        if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-            return "N"
-        if isinstance(value, (bytes, bytearray, Binary)):
-            return "B"
-        return None  # BOOL, NULL, sets, lists, maps
-
     expression = cond.get_expression()
     operator, operands = expression["operator"], expression["values"]
     if operator not in _CONDITION_OPERATORS:
@@ -436,6 +443,8 @@ def _check_condition(cond: object) -> None:
     else:
         literals = [o for o in operands[1:] if not isinstance(o, (AttributeBase, ConditionBase))]
     for literal in literals:
+        if type(literal) is str:  # always a DynamoDB string, never a number
+            continue
         try:
             serialize_value(literal)
         except InvalidInput as error:
@@ -445,7 +454,7 @@ def _check_condition(cond: object) -> None:
                 f"{operator}: DynamoDB's numbers range from 1E{MIN_NUMBER_EXPONENT} to "
                 f"9.99...E+{MAX_NUMBER_EXPONENT} in magnitude"
             )
-    kinds = [kind(literal) for literal in literals]
+    kinds = [_literal_kind(literal, Binary) for literal in literals]
     if operator in _ORDERING_OPERATORS and not all(k in ("S", "N", "B") for k in kinds):
         raise TransactionError(f"{operator} orders only strings, numbers and binaries")
     if operator == "begins_with" and not all(k in ("S", "B") for k in kinds):

@@ -1,0 +1,91 @@
+"""The embedded backend's index answers as a plain filter-and-sort would, whether its
+partition is a small sorted list or a large SortedList (backend-specific: its storage)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from enrollkit.persistence import embedded_index
+from enrollkit.persistence.embedded_index import EmbeddedIndex
+from enrollkit.persistence.indexes import GlobalIndex, SortKeyRange
+
+SPEC = GlobalIndex("by_group", "grp", "rank")
+# Few characters, including the lowest and the highest code point, so prefixes and bounds
+# meet equal, longer and shorter keys.
+TEXT = st.text(alphabet=["a", "b", "#", "\x00", "\U0010ffff"], max_size=3)
+ITEMS = st.lists(st.tuples(st.integers(0, 30), TEXT), max_size=40)
+RANGES = st.one_of(
+    st.none(),
+    st.builds(SortKeyRange, begins_with=TEXT),
+    st.tuples(st.one_of(st.none(), TEXT), st.one_of(st.none(), TEXT)).map(
+        lambda bounds: (
+            SortKeyRange(at_least=min(bounds, key=str), at_most=max(bounds, key=str))
+            if None not in bounds
+            else SortKeyRange(at_least=bounds[0], at_most=bounds[1])
+        )
+    ),
+)
+
+
+def expected(
+    items: dict[str, str], sort_range: SortKeyRange | None, descending: bool
+) -> list[tuple[str, str, str]]:
+    held = sorted((rank, pk, "0") for pk, rank in items.items())
+    kept = [entry for entry in held if sort_range is None or sort_range.holds(entry[0])]
+    return kept[::-1] if descending else kept
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["list", "sorted-list"])
+# The monkeypatched threshold is the same for every example.
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    puts=ITEMS,
+    removals=st.lists(st.integers(0, 30), max_size=10),
+    sort_range=RANGES,
+    descending=st.booleans(),
+    limit=st.one_of(st.none(), st.integers(1, 5)),
+)
+def test_queries_match_a_plain_filter_and_sort(
+    monkeypatch: pytest.MonkeyPatch,
+    large: bool,
+    puts: list[tuple[int, str]],
+    removals: list[int],
+    sort_range: SortKeyRange | None,
+    descending: bool,
+    limit: int | None,
+) -> None:
+    monkeypatch.setattr(embedded_index, "_LARGE_PARTITION", 0 if large else 10_000)
+    index = EmbeddedIndex(SPEC)
+    items: dict[str, str] = {}
+    for number, rank in puts:
+        pk = f"i{number}"
+        if pk in items:
+            index.remove({"id": pk, "sk": "0", "grp": "g", "rank": items[pk]})
+        index.add({"id": pk, "sk": "0", "grp": "g", "rank": rank})
+        items[pk] = rank
+    for number in removals:
+        pk = f"i{number}"
+        if pk in items:
+            index.remove({"id": pk, "sk": "0", "grp": "g", "rank": items.pop(pk)})
+    want = expected(items, sort_range, descending)
+    # Page through: each page starts after the last entry of the one before.
+    got: list[tuple[str, str]] = []
+    start_after = None
+    for _ in range(len(want) + 2):
+        keys, last = index.query(
+            "g",
+            sort_range=sort_range,
+            descending=descending,
+            limit=limit,
+            start_after=start_after,
+        )
+        got.extend(keys)
+        if last is None:
+            break
+        assert limit is not None and len(keys) == limit
+        start_after = index.last_key(last, "g")
+    assert got == [(pk, sk) for _, pk, sk in want]
