@@ -194,7 +194,7 @@ def test_deserialize_is_boto3s_type_deserializer(value: Any) -> None:
         set(),
         frozenset(),
         {"nested": [set()]},
-        {1, "a"},
+        pytest.param({1, "a"}, id="mixed-set"),
         pytest.param(object(), id="object"),
         [1, 2.5],
     ],
