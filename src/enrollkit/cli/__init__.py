@@ -130,11 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     backfill = commands.add_parser(
         "backfill",
-        help="bring enrollments written before the listing indexes into them",
-        description="Write the listing index attributes onto enrollments written before "
-        "them (by an earlier enrollkit, or the original code). Scans the enrollments "
-        "table a page at a time, writes only items that lack them, and resumes from "
-        "--checkpoint. Safe to run again.",
+        help="bring items written before the indexes into them",
+        description="Write the index attributes onto items written before the indexes (by "
+        "an earlier enrollkit, or the original code): enrollments into the listing indexes, "
+        "schedule items into the lifecycle's due-time index. Scans the enrollments table a "
+        "page at a time, writes only items that lack them, and resumes from --checkpoint. "
+        "Safe to run again.",
     )
     add_backfill_arguments(backfill)
     add_connection_options(backfill)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -432,22 +432,26 @@ def known_status_of(root: Mapping[str, Any]) -> EnrollmentStatus | None:
 
 
 def course_of(root: Mapping[str, Any]) -> Course:
-    try:
-        return Course.model_validate(_fields_of(Course, read(root, COURSE, Mapping)))
-    except ValidationError as error:
-        raise UnreadableItem(
-            f"item {root.get(PARTITION_KEY)!r}/{ROOT_SK!r}: attribute 'course' is not a "
-            f"course: {_first_error(error)}"
-        ) from None
+    return _stored_model(root, COURSE, Course)
 
 
 def user_of(root: Mapping[str, Any]) -> User:
+    return _stored_model(root, USER, User)
+
+
+_StoredModel = TypeVar("_StoredModel", bound=BaseModel)
+
+
+def _stored_model(
+    root: Mapping[str, Any], attribute: str, model: type[_StoredModel]
+) -> _StoredModel:
+    """The root item's map ``attribute`` as ``model``, or UnreadableItem naming both."""
     try:
-        return User.model_validate(_fields_of(User, read(root, USER, Mapping)))
+        return model.model_validate(_fields_of(model, read(root, attribute, Mapping)))
     except ValidationError as error:
         raise UnreadableItem(
-            f"item {root.get(PARTITION_KEY)!r}/{ROOT_SK!r}: attribute 'user' is not a "
-            f"user: {_first_error(error)}"
+            f"item {root.get(PARTITION_KEY)!r}/{ROOT_SK!r}: attribute {attribute!r} is not a "
+            f"{attribute}: {_first_error(error)}"
         ) from None
 
 
