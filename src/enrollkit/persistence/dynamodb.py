@@ -405,18 +405,23 @@ class DynamoDBPersistence(BasePersistence):
     def missing_tables(self) -> list[str]:
         """Of the enrollments and orders tables, those that do not exist (one DescribeTable
         each). Any other failure raises, as the other calls do."""
-        missing = []
-        for table in (self.table_name, self.order_table_name):
-            try:
-                self._call("describe_table", TableName=table)
-            except PersistenceError as error:
-                if not isinstance(error.__cause__, ClientError) or (
-                    error.__cause__.response.get("Error", {}).get("Code")
-                    != "ResourceNotFoundException"
-                ):
-                    raise
-                missing.append(table)
-        return missing
+        return [
+            table
+            for table in (self.table_name, self.order_table_name)
+            if not self._table_exists(table)
+        ]
+
+    def _table_exists(self, table_name: str) -> bool:
+        try:
+            self._call("describe_table", TableName=table_name)
+        except PersistenceError as error:
+            cause = error.__cause__
+            if isinstance(cause, ClientError) and (
+                cause.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
+            ):
+                return False
+            raise
+        return True
 
     # -- internals -------------------------------------------------------------------
 
@@ -474,17 +479,14 @@ class DynamoDBPersistence(BasePersistence):
 
     def _missing_tables(self, tables: Sequence[str]) -> list[str]:
         """Of the tables a failed request named, those that do not exist (asked only when
-        there are several, after DynamoDB said one is missing)."""
+        there are several, after DynamoDB said one is missing); all of them when asking
+        fails too."""
         if len(tables) <= 1:
             return list(tables)
-        missing = []
-        for table in tables:
-            try:
-                self.client.describe_table(TableName=table)
-            except ClientError:
-                missing.append(table)
-            except (BotoCoreError, *_CONNECTION_ERRORS):
-                return list(tables)
+        try:
+            missing = [table for table in tables if not self._table_exists(table)]
+        except PersistenceError:
+            return list(tables)
         return missing or list(tables)
 
 
