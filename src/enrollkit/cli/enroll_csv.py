@@ -334,17 +334,18 @@ def _course_of_order(
 ) -> Course | None:
     """The course as the order's seats record it: from an available seat, else from an
     enrollment that holds one (every seat may be taken when a finished run is re-run)."""
-    from enrollkit import keys
+    from enrollkit.layout import enrollment as enrollment_layout
+    from enrollkit.layout import seat as seat_layout
     from enrollkit.operations.seats import seat_ledger
 
     ledger = seat_ledger(order_id=order_id, persistence_layer=store, org_id=org_id)
     for seat in ledger.available(course_id):
-        item = store.get_item(keys.seat_key(seat.org_id, seat.order_id, seat.slot_id))
+        item = store.get_item(seat_layout.seat_key(seat))
         if item is not None:
             return Course.model_validate(item["course"])
     for record in ledger.seats:
         if record.course_id == course_id and record.enrollment_id is not None:
-            item = store.get_item(keys.enrollment_key(record.enrollment_id))
+            item = store.get_item(enrollment_layout.root_key(record.enrollment_id))
             if item is not None:
                 return Course.model_validate(item["course"])
     return None

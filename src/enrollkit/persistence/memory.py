@@ -20,7 +20,7 @@ from enrollkit.errors import (
     TransactionCanceled,
     TransactionError,
 )
-from enrollkit.keys import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from enrollkit.layout.table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from enrollkit.models import KeyPair
 from enrollkit.persistence.base import DEFAULT_ORDER_TABLE_NAME, DEFAULT_TABLE_NAME, BasePersistence
 from enrollkit.persistence.conditions import condition_holds

@@ -23,7 +23,7 @@ from enrollkit.errors import (
     TransactionError,
     TransientFailure,
 )
-from enrollkit.keys import PARTITION_KEY, SORT_KEY
+from enrollkit.layout.table import PARTITION_KEY, SORT_KEY
 from enrollkit.models import KeyPair
 from enrollkit.transaction.limits import (
     MAX_ITEM_BYTES,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from enrollkit.errors import TransactionCanceled
-from enrollkit.keys import PARTITION_KEY, SORT_KEY
+from enrollkit.layout.table import PARTITION_KEY, SORT_KEY
 from enrollkit.models import KeyPair
 
 if TYPE_CHECKING:
