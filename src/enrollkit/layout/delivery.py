@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from enrollkit.layout import due as due_index
 from enrollkit.layout.schedule import PREFIX as SCHEDULE_PREFIX
 from enrollkit.layout.schedule import Recipient, ScheduledEvent
-from enrollkit.layout.table import CREATE_DATE, PARTITION_KEY, SORT_KEY, attr, item_absent, key
+from enrollkit.layout.table import CREATE_DATE, PARTITION_KEY, attr, item_absent, key
 from enrollkit.models import KeyPair, LifecycleEvent
 from enrollkit.timing import iso
 
@@ -203,7 +203,3 @@ def is_new() -> ConditionBase:
 def pending_at(next_attempt: str) -> ConditionBase:
     """Still PENDING, at the index position it was seen at (nobody leased it since)."""
     return attr(STATUS).eq(DeliveryStatus.PENDING.value) & attr(due_index.DUE_AT).eq(next_attempt)
-
-
-def sort_key_of(item: Mapping[str, Any]) -> str:
-    return str(item.get(SORT_KEY, ""))

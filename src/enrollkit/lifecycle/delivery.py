@@ -250,7 +250,3 @@ def require_handlers(handlers: Any) -> dict[LifecycleEvent, Handler]:
             )
         checked[event] = handler
     return checked
-
-
-def is_delivery_record(item: Mapping[str, Any]) -> bool:
-    return delivery.is_delivery(delivery.sort_key_of(item))

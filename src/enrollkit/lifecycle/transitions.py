@@ -81,9 +81,3 @@ def target(step: Step, status: EnrollmentStatus | None) -> EnrollmentStatus | No
 
 def allowed(step: Step, status: EnrollmentStatus | None) -> bool:
     return status in TRANSITIONS[step]
-
-
-def delivered_to(event: LifecycleEvent) -> frozenset[EnrollmentStatus]:
-    """The statuses an enrollment may have when ``event`` is claimed."""
-    step = STATUS_EVENTS.get(event)
-    return sources(step) if step is not None else REMINDER_STATUSES
