@@ -63,7 +63,7 @@ def _evaluate(condition: ConditionBase, item: Mapping[str, Any]) -> bool:
 
 def _resolve(operand: Any, item: Mapping[str, Any]) -> Any:
     """An operand's value: an attribute's value (or _MISSING), a size, or a literal."""
-    attribute_base, condition_base = _condition_classes()
+    attribute_base, condition_base = condition_classes()
     if isinstance(operand, condition_base) and operand.expression_operator == "size":
         value = _resolve(operand.get_expression()["values"][0], item)
         if value is _MISSING or isinstance(value, (bool, int, Decimal)) or value is None:
@@ -75,7 +75,7 @@ def _resolve(operand: Any, item: Mapping[str, Any]) -> Any:
 
 
 @functools.cache
-def _condition_classes() -> tuple[type[Any], type[Any]]:
+def condition_classes() -> tuple[type[Any], type[Any]]:
     """boto3's condition classes, imported on first use: a condition to evaluate is a boto3
     object, so boto3 is loaded by then, and importing this module does not load it."""
     from boto3.dynamodb.conditions import AttributeBase, ConditionBase

@@ -23,7 +23,7 @@ from enrollkit.errors import (
 from enrollkit.layout.table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from enrollkit.models import KeyPair
 from enrollkit.persistence.base import DEFAULT_ORDER_TABLE_NAME, DEFAULT_TABLE_NAME, BasePersistence
-from enrollkit.persistence.conditions import condition_holds
+from enrollkit.persistence.conditions import condition_classes, condition_holds
 from enrollkit.persistence.embedded_index import EmbeddedIndex
 from enrollkit.persistence.indexes import (
     INDEX_KEY_TYPE_MISMATCH,
@@ -125,7 +125,7 @@ class InMemoryPersistence(BasePersistence):
             table_name: _Table(self.indexes.enrollments),
             order_table_name: _Table(self.indexes.orders),
         }
-        self._tokens: OrderedDict[str, tuple[Operation, ...]] = OrderedDict()
+        self._tokens: OrderedDict[str, _Remembered] = OrderedDict()
         self.transactions_committed = 0
         # The stream records of TTL deletions, until drain_ttl_stream() takes them.
         self._ttl_stream: list[dict[str, Any]] = []
@@ -320,7 +320,8 @@ class InMemoryPersistence(BasePersistence):
         remembered = self._tokens.get(token)
         if remembered is None:
             return False
-        if _request_fingerprint(remembered) != _request_fingerprint(operations):
+        replayed = tuple(map(_remembered, operations))
+        if _request_fingerprint(remembered) != _request_fingerprint(replayed):
             raise TransactionError(
                 "this client request token was used for another transaction "
                 "(DynamoDB: IdempotentParameterMismatch)"
@@ -328,39 +329,95 @@ class InMemoryPersistence(BasePersistence):
         return True
 
     def _remember(self, operations: Sequence[Operation], token: str) -> None:
-        self._tokens[token] = tuple(operations)
+        self._tokens[token] = tuple(map(_remembered, operations))
         while len(self._tokens) > _REMEMBERED_TOKENS:
             self._tokens.popitem(last=False)
 
 
-def _request_fingerprint(operations: Sequence[Operation]) -> tuple[Any, ...]:
+# What a token's transaction is remembered as, per operation: (kind, table, key, payload,
+# removed names, condition shape), flat tuples of strings and numbers around the
+# operations' own item dicts. The operations themselves, with their boto3 conditions and
+# KeyPairs, kept over twenty objects per transaction that the garbage collector tracks, and
+# every full collection walked 10,000 transactions' worth; flat tuples of atoms it untracks.
+_RememberedOperation = tuple[str, str, tuple[str, str], Any, tuple[str, ...], tuple[Any, ...]]
+_Remembered = tuple[_RememberedOperation, ...]
+
+
+def _remembered(operation: Operation) -> _RememberedOperation:
+    payload: Any = None
+    removed: tuple[str, ...] = ()
+    if isinstance(operation, Put):
+        payload = operation.item
+    elif isinstance(operation, Update):
+        payload, removed = operation.set, operation.remove
+    shape: list[Any] = []
+    if operation.cond is not None:
+        _condition_shape(operation.cond, shape)
+    return (
+        type(operation).__name__,
+        operation.table_name,
+        _key_of(operation),
+        payload,
+        removed,
+        tuple(shape),
+    )
+
+
+def _condition_shape(condition: Any, shape: list[Any]) -> None:
+    """Append a condition to ``shape`` in prefix order: operator and operand count, then
+    each operand (an inner condition, ``"attribute", name``, ``"value", literal`` or IN's
+    ``"values", count, *literals``): what its ConditionExpression is built from."""
+    attribute_base, condition_base = condition_classes()
+    expression = condition.get_expression()
+    operands = expression["values"]
+    shape += (expression["operator"], len(operands))
+    for operand in operands:
+        if isinstance(operand, condition_base):
+            _condition_shape(operand, shape)
+        elif isinstance(operand, attribute_base):
+            shape += ("attribute", operand.name)
+        elif isinstance(operand, list):
+            shape += ("values", len(operand), *operand)
+        else:
+            shape += ("value", operand)
+
+
+def _request_fingerprint(remembered: _Remembered) -> tuple[Any, ...]:
     """The transaction as DynamoDB compares a replayed ClientRequestToken's request: values
     as DynamoDB JSON, so ``True`` is not ``1`` and ``1`` is not ``Decimal("1.0")`` (numbers
     are compared as written); set members and map entries in any order. Computed only when
     a token comes back, so a plain commit pays nothing for it."""
-    return tuple(_operation_fingerprint(operation) for operation in operations)
+    return tuple(_operation_fingerprint(operation) for operation in remembered)
 
 
-def _operation_fingerprint(operation: Operation) -> tuple[Any, ...]:
-    # Only when a token comes back (rare): importing the backend does not load boto3.
-    from boto3.dynamodb.conditions import ConditionExpressionBuilder
-
-    condition = None
-    if operation.cond is not None:
-        built = ConditionExpressionBuilder().build_expression(operation.cond)
-        condition = (
-            built.condition_expression,
-            frozenset(built.attribute_name_placeholders.items()),
-            _wire_attributes(built.attribute_value_placeholders),
-        )
-    payload: Any = None
-    if isinstance(operation, Put):
-        payload = _wire_attributes(operation.item)
-    elif isinstance(operation, Update):
+def _operation_fingerprint(operation: _RememberedOperation) -> tuple[Any, ...]:
+    kind, table_name, key, payload, removed, condition = operation
+    if kind == "Put":
+        payload = _wire_attributes(payload)
+    elif kind == "Update":
         # Assignment order shapes DynamoDB's UpdateExpression, so it counts.
-        payload = (tuple((n, _wire(v)) for n, v in operation.set.items()), operation.remove)
-    key = (operation.key.pk, operation.key.sk)
-    return (type(operation).__name__, operation.table_name, key, payload, condition)
+        payload = (tuple((name, _wire(value)) for name, value in payload.items()), removed)
+    return (kind, table_name, key, payload, _canonical_shape(condition))
+
+
+def _canonical_shape(shape: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A condition shape with its literals as DynamoDB JSON (compared as DynamoDB does)."""
+    canonical: list[Any] = []
+    position = 0
+    while position < len(shape):
+        tag = shape[position]
+        if tag == "value":
+            canonical += (tag, _wire(shape[position + 1]))
+            position += 2
+        elif tag == "values":
+            count = shape[position + 1]
+            members = shape[position + 2 : position + 2 + count]
+            canonical += (tag, count, *map(_wire, members))
+            position += 2 + count
+        else:  # an operator and its operand count, or "attribute" and its name
+            canonical += (tag, shape[position + 1])
+            position += 2
+    return tuple(canonical)
 
 
 def _wire_attributes(attributes: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
