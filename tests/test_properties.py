@@ -273,3 +273,22 @@ def test_enroll_stores_the_ttls_of_its_schedule_lock_and_policy(
 def test_time_arithmetic_refuses_a_naive_instant(call: Any) -> None:
     with pytest.raises(InvalidInput):
         call(datetime(2026, 3, 2, 12, 0))
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 1),
+        max_value=datetime(8999, 12, 31),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-3)), timezone(timedelta(hours=9))]),
+    )
+)
+def test_stored_instants_read_as_their_strftime_formats(instant: datetime) -> None:
+    """The index sort keys are built with isoformat() (faster); over timing's range of
+    instants that is exactly the fixed-width strftime text they are parsed back with."""
+    from enrollkit.layout import due
+    from enrollkit.layout.enrollment import created_order
+
+    utc = instant.astimezone(UTC)
+    assert due.due_at(instant) == utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert due.partition(utc.date(), 7) == utc.strftime("%Y-%m-%d") + "#07"
+    assert created_order(instant) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -39,7 +39,6 @@ CHECKPOINT_KEY = KeyPair(pk="lifecycle#sweeper", sk="checkpoint")
 CHECKPOINT_DAY = "day"
 
 _DUE_AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-_DAY_FORMAT = "%Y-%m-%d"
 
 
 def shard_of(enrollment_id: str) -> int:
@@ -50,8 +49,9 @@ def shard_of(enrollment_id: str) -> int:
 
 def due_at(instant: datetime) -> str:
     """``instant`` as the index sort key: whole seconds of UTC, as the TTL counts them."""
-    whole = instant.astimezone(timezone.utc).replace(microsecond=0)
-    return whole.strftime(_DUE_AT_FORMAT)
+    # isoformat() is strftime's text for years 1970..9000 (timing's range), three times faster.
+    whole = instant.astimezone(timezone.utc).replace(microsecond=0, tzinfo=None)
+    return whole.isoformat() + "Z"
 
 
 def parse_due_at(value: str) -> datetime:
@@ -63,7 +63,7 @@ def day_of(instant: datetime) -> date:
 
 
 def partition(day: date, shard: int) -> str:
-    return f"{day.strftime(_DAY_FORMAT)}#{shard:02d}"
+    return f"{day.isoformat()}#{shard:02d}"
 
 
 def index_attributes(enrollment_id: str, instant: datetime) -> dict[str, str]:

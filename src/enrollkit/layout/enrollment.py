@@ -220,7 +220,9 @@ _CREATED_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 def created_order(instant: datetime) -> str:
     """An instant as a fixed-width UTC string, so that strings sort as instants do (an
     ISO string with an offset, or without microseconds, would not)."""
-    return instant.astimezone(timezone.utc).strftime(_CREATED_FORMAT)
+    # strftime(_CREATED_FORMAT)'s text for years 1970..9000 (timing's range), and faster.
+    utc = instant.astimezone(timezone.utc).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "Z"
 
 
 def enrollment_at(created: str) -> str | None:

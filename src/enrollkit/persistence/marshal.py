@@ -136,7 +136,11 @@ def normalize_value(value: Any) -> Any:
 def normalize_attributes(item: Mapping[str, Any]) -> dict[str, Any]:
     """An item as it would come back from DynamoDB, without the size check (for items whose
     size the transaction builder has checked already)."""
-    return {name: normalize_value(value) for name, value in item.items()}
+    # Most values are strings: those without a call.
+    return {
+        name: value if type(value) is str else normalize_value(value)
+        for name, value in item.items()
+    }
 
 
 def normalize_item(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -59,6 +59,9 @@ class _Table:
         self._index_keys = frozenset(
             name for spec in indexes for name in (spec.partition_key, spec.sort_key)
         )
+        # Each index by its partition key attribute: an item reaches only the indexes it
+        # may be in (a root item 6 of 7, a schedule item 1), not every index.
+        self._routes = tuple((spec.partition_key, self.indexes[spec.name]) for spec in indexes)
 
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         return self._partitions.get(pk, {}).get(sk)
@@ -82,12 +85,10 @@ class _Table:
     def put(self, item: dict[str, Any]) -> None:
         partition = self._partitions.setdefault(item[PARTITION_KEY], {})
         old = partition.get(item[SORT_KEY])
-        if (old is not None and not self._index_keys.isdisjoint(old)) or (
-            not self._index_keys.isdisjoint(item)
-        ):
-            for index in self.indexes.values():
-                if old is not None:
-                    index.remove(old)
+        if old is not None:
+            self._unindex(old)
+        for attribute, index in self._routes:
+            if attribute in item:
                 index.add(item)
         partition[item[SORT_KEY]] = item
 
@@ -95,11 +96,15 @@ class _Table:
         partition = self._partitions.get(pk)
         if partition is not None:
             old = partition.pop(sk, None)
-            if old is not None and not self._index_keys.isdisjoint(old):
-                for index in self.indexes.values():
-                    index.remove(old)
+            if old is not None:
+                self._unindex(old)
             if not partition:
                 del self._partitions[pk]
+
+    def _unindex(self, item: dict[str, Any]) -> None:
+        for attribute, index in self._routes:
+            if attribute in item:
+                index.remove(item)
 
     def partition(self, pk: str) -> dict[str, dict[str, Any]]:
         return self._partitions.get(pk, {})
