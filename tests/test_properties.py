@@ -279,7 +279,9 @@ def test_time_arithmetic_refuses_a_naive_instant(call: Any) -> None:
     st.datetimes(
         min_value=datetime(1970, 1, 1),
         max_value=datetime(8999, 12, 31),
-        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-3)), timezone(timedelta(hours=9))]),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=-3)), timezone(timedelta(hours=9))]
+        ),
     )
 )
 def test_stored_instants_read_as_their_strftime_formats(instant: datetime) -> None:

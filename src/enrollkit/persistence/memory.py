@@ -66,21 +66,22 @@ class _Table:
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         return self._partitions.get(pk, {}).get(sk)
 
-    def check_index_values(self, attributes: Mapping[str, Any]) -> None:
-        """Refuse, as DynamoDB does, an empty or oversized index key value."""
+    def check_index_keys(self, attributes: Mapping[str, Any]) -> bool:
+        """Refuse, as DynamoDB does, an empty or oversized index key value (the whole
+        request), and tell whether one has another type than a string (that operation's
+        cancellation reason, decided after the conditions). Stored items hold only string
+        index keys, so an update's assigned ``attributes`` decide it for its whole item."""
+        mismatch = False
         for name in self._index_keys.intersection(attributes):
             value = attributes[name]
+            if not isinstance(value, str):
+                mismatch = True
             # An ASCII string of 1..1,024 characters fits every index key: only another
             # value needs the indexes' own checks (which say, in index order, what is wrong).
-            if isinstance(value, str) and not (
-                value.isascii() and 0 < len(value) <= MAX_INDEX_SORT_KEY_BYTES
-            ):
+            elif not (value.isascii() and 0 < len(value) <= MAX_INDEX_SORT_KEY_BYTES):
                 for index in self.indexes.values():
                     index.spec.check_values(attributes)
-                return
-
-    def index_type_mismatch(self, item: Mapping[str, Any]) -> bool:
-        return any(not isinstance(item[name], str) for name in self._index_keys.intersection(item))
+        return mismatch
 
     def put(self, item: dict[str, Any]) -> None:
         partition = self._partitions.setdefault(item[PARTITION_KEY], {})
@@ -219,8 +220,7 @@ class InMemoryPersistence(BasePersistence):
         stored = _storable(item)
         with self._lock:
             table = self._rows(table_name)
-            table.check_index_values(stored)
-            if table.index_type_mismatch(stored):
+            if table.check_index_keys(stored):
                 raise TransactionError(f"DynamoDB refused the request: {INDEX_KEY_TYPE_MISMATCH}")
             table.put(stored)
 
@@ -228,21 +228,22 @@ class InMemoryPersistence(BasePersistence):
         self, operations: Sequence[Operation], *, client_request_token: str
     ) -> None:
         # Marshal first: a value DynamoDB cannot store is refused before anything is written.
-        prepared = [(operation, _prepare(operation)) for operation in operations]
+        payloads = [_prepare(operation) for operation in operations]
         with self._lock:
-            for operation, payload in prepared:
-                self._rows(operation.table_name).check_index_values(payload)
+            tables = [self._rows(operation.table_name) for operation in operations]
+            mismatches = [
+                table.check_index_keys(payload)
+                for table, payload in zip(tables, payloads, strict=True)
+            ]
             if self._already_applied(operations, client_request_token):
                 return
-            current = [self._current(operation) for operation in operations]
+            keys = [_key_of(operation) for operation in operations]
+            current = [table.get(*key) for table, key in zip(tables, keys, strict=True)]
             if not all(map(_holds, operations, current)):
                 raise TransactionCanceled(reasons=list(map(_reason, operations, current)))
             # Every write is computed (and sized) before any is applied: all or nothing.
-            writes = [
-                (op, _result(op, payload, item))
-                for (op, payload), item in zip(prepared, current, strict=True)
-            ]
-            refusals = [self._refusal(op, result) for op, result in writes]
+            results = list(map(_result, operations, payloads, current))
+            refusals = list(map(_refusal, operations, results, mismatches))
             if any(refusals):
                 raise TransactionCanceled(
                     reasons=[
@@ -252,8 +253,14 @@ class InMemoryPersistence(BasePersistence):
                         for refusal in refusals
                     ]
                 )
-            for operation, result in writes:
-                self._apply(operation, result)
+            for operation, table, key, result in zip(
+                operations, tables, keys, results, strict=True
+            ):
+                if isinstance(operation, (Put, Update)):
+                    table.put(result)
+                elif isinstance(operation, Delete):
+                    table.delete(*key)
+                # A ConditionCheck writes nothing.
             self._remember(operations, client_request_token)
             self.transactions_committed += 1
 
@@ -297,29 +304,6 @@ class InMemoryPersistence(BasePersistence):
             return self._tables[name]
         except KeyError:
             raise PersistenceError(f"table {name!r} does not exist") from None
-
-    def _current(self, operation: Operation) -> dict[str, Any] | None:
-        return self._rows(operation.table_name).get(*_key_of(operation))
-
-    def _refusal(self, operation: Operation, result: Mapping[str, Any]) -> str | None:
-        """Why DynamoDB would cancel a write whose conditions held (its ValidationError
-        message): an update growing its item past 400 KB, or an index key attribute of
-        another type than its index's. ``None``: no reason."""
-        if isinstance(operation, Update) and item_size(result) > MAX_ITEM_BYTES:
-            return ITEM_TOO_LARGE_TO_UPDATE
-        if isinstance(operation, (Put, Update)) and self._rows(
-            operation.table_name
-        ).index_type_mismatch(result):
-            return INDEX_KEY_TYPE_MISMATCH
-        return None
-
-    def _apply(self, operation: Operation, result: dict[str, Any]) -> None:
-        table = self._rows(operation.table_name)
-        if isinstance(operation, (Put, Update)):
-            table.put(result)
-        elif isinstance(operation, Delete):
-            table.delete(*_key_of(operation))
-        # A ConditionCheck writes nothing.
 
     def _already_applied(self, operations: Sequence[Operation], token: str) -> bool:
         remembered = self._tokens.get(token)
@@ -447,6 +431,17 @@ def _canonical(attribute: Mapping[str, Any]) -> Any:
     if kind == "B":
         return kind, bytes(content)
     return kind, content  # S and N as written, BOOL, NULL
+
+
+def _refusal(operation: Operation, result: Mapping[str, Any], index_mismatch: bool) -> str | None:
+    """Why DynamoDB would cancel a write whose conditions held (its ValidationError
+    message): an update growing its item past 400 KB, or an index key attribute of another
+    type than its index's. ``None``: no reason."""
+    if isinstance(operation, Update) and item_size(result) > MAX_ITEM_BYTES:
+        return ITEM_TOO_LARGE_TO_UPDATE
+    if index_mismatch:
+        return INDEX_KEY_TYPE_MISMATCH
+    return None
 
 
 def _prepare(operation: Operation) -> dict[str, Any]:
