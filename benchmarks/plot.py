@@ -23,7 +23,7 @@ def draw(points: Sequence[SizePoint], path: Path = DEFAULT_PATH) -> Path:
     axes.set_xscale("log")
     axes.set_ylim(bottom=0)
     axes.set_xlabel("items stored (embedded backend)")
-    axes.set_ylabel("cost per call (µs)")
+    axes.set_ylabel("cost per call, or per event swept (µs)")
     axes.set_title("enrollkit embedded backend: cost per call against table size")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend()
