@@ -16,7 +16,7 @@ def draw(points: Sequence[SizePoint], path: Path = DEFAULT_PATH) -> Path:
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(7, 4), dpi=110)
+    figure, axes = plt.subplots(figsize=(8.5, 4), dpi=110)
     items = [point.items for point in points]
     for name in points[0].seconds:
         axes.plot(items, [p.seconds[name] * 1e6 for p in points], marker="o", label=name)
@@ -26,7 +26,7 @@ def draw(points: Sequence[SizePoint], path: Path = DEFAULT_PATH) -> Path:
     axes.set_ylabel("cost per call, or per event swept (µs)")
     axes.set_title("enrollkit embedded backend: cost per call against table size")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend()
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1))  # off the lines
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
