@@ -1,19 +1,32 @@
 """Goal 2: per-operation cost of the embedded backend against the number of stored
-enrollments (flat within +-20%), and peak memory per stored item (tracemalloc)."""
+enrollments (flat within +-20%), and peak memory per stored item (tracemalloc).
+
+The sweeper's cost is per delivered event: each round, ``per_round`` enrollments whose
+reminder falls due at that round's fake ``now`` are written (untimed), ``deliver_due`` runs
+at that ``now`` (timed), and the delivered enrollments are removed again (untimed), so every
+size delivers the same events per round, keeps no delivered records from earlier rounds,
+and the other figures see the store they would see without the sweeper. The sweeps run a
+few seconds before the moment every stored enrollment's own 3-day reminder falls due: the
+index partitions they read hold all of those (not yet due) entries, and those grow with
+the size.
+"""
 
 from __future__ import annotations
 
 import inspect
+import itertools
 import random
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import enrollkit
 from benchmarks.goals import micros, within
 from benchmarks.workload import (
+    COURSE,
     NOW,
     TENANT,
     cancel_one,
@@ -22,11 +35,26 @@ from benchmarks.workload import (
     new_enrollments,
     per_call,
 )
-from enrollkit import InMemoryPersistence
+from enrollkit import (
+    DueEvent,
+    Enrollment,
+    InMemoryPersistence,
+    KeyPair,
+    LifecycleEvent,
+    User,
+    deliver_due,
+)
+from enrollkit.layout import due as due_index
+from enrollkit.layout import enrollment as enrollment_layout
+from enrollkit.layout import schedule
+from enrollkit.layout.table import PARTITION_KEY, SORT_KEY
 from enrollkit.persistence.base import BasePersistence
+from enrollkit.timing import NO_ACCESS_REMINDER
 
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
 FLAT = within(0.8, 1.2, "within +-20% (ratio 0.80-1.20)")
+SWEEP = "sweep (per event)"
+SWEPT_EVENT = LifecycleEvent.REMINDER_NO_ACCESS_3_DAYS
 
 
 @dataclass
@@ -91,12 +119,82 @@ def _adapt(function: Callable[..., Any], store: BasePersistence) -> Callable[[st
     return call
 
 
+def _ignore(event: DueEvent) -> None:
+    """The handler: a no-op (what a real handler does is its caller's cost, not enrollkit's)."""
+
+
+@dataclass
+class SweepRounds:
+    """The sweeper's side of one size: the fake ``now`` of each sweep (the first one, a
+    warm-up that writes the checkpoint, untimed), one second apart, just before
+    ``NOW + 3 days``, when every stored enrollment's own reminder falls due."""
+
+    instants: list[datetime]
+    per_round: int
+    _numbers: itertools.count[int] = field(default_factory=itertools.count)
+
+    @classmethod
+    def before_stored_reminders(cls, rounds: int, per_round: int) -> SweepRounds:
+        stored_due = NOW + NO_ACCESS_REMINDER
+        return cls(
+            [stored_due - timedelta(seconds=rounds + 1 - n) for n in range(rounds + 1)],
+            per_round,
+        )
+
+    def shares_partitions(self) -> bool:
+        """Whether the sweeps read the day the stored reminders are in (not when ``NOW``
+        is a few seconds after midnight UTC)."""
+        return due_index.day_of(self.instants[0]) == due_index.day_of(NOW + NO_ACCESS_REMINDER)
+
+    def seed(self, store: BasePersistence, due: datetime) -> list[str]:
+        """``per_round`` enrollments whose reminder falls due at ``due``: the root and the
+        schedule item, written directly (enroll() is timed on its own)."""
+        enrolled_at = due - NO_ACCESS_REMINDER
+        ids = []
+        for _ in range(self.per_round):
+            n = next(self._numbers)
+            enrollment = Enrollment(
+                id=f"sweep-{n}",
+                user=User(id=f"sweep-user-{n}", name=f"User {n}", email=f"s{n}@example.com"),
+                course=COURSE,
+            )
+            store.put_item(enrollment_layout.root_item(enrollment, TENANT, enrolled_at))
+            store.put_item(schedule.schedule_item(enrollment, SWEPT_EVENT, due, enrolled_at))
+            ids.append(enrollment.id)
+        return ids
+
+    def sweep(self, store: BasePersistence, due: datetime, clock: Callable[[], float]) -> float:
+        """Seconds per delivered event (by ``clock``) of one sweep at ``due``, of
+        ``per_round`` events seeded for it; the delivered enrollments are removed after."""
+        ids = self.seed(store, due)
+        start = clock()
+        report = deliver_due(persistence_layer=store, handlers={SWEPT_EVENT: _ignore}, now=due)
+        spent = clock() - start
+        if report.delivered != self.per_round or report.failed or report.skipped:
+            raise RuntimeError(
+                f"the sweep at {due} delivered {report.delivered} of {self.per_round} events "
+                f"({report.failed} failed, {report.skipped} skipped)"
+            )
+        _forget(store, ids)
+        return spent / report.delivered
+
+
+def _forget(store: BasePersistence, enrollment_ids: Sequence[str]) -> None:
+    """Delete every item of these enrollments (their root and their delivery record)."""
+    for enrollment_id in enrollment_ids:
+        items = store.query(enrollment_id)
+        with store.transact_writer() as transaction:
+            for item in items:
+                transaction.delete(key=KeyPair(pk=item[PARTITION_KEY], sk=item[SORT_KEY]))
+
+
 @dataclass
 class _LoadedStore:
     point: SizePoint
     store: InMemoryPersistence
     batches: list[list[str]]
     reads: dict[str, Callable[[str], object]]
+    sweeps: SweepRounds
 
 
 def _load(enrollments: int, per_round: int, rounds: int) -> _LoadedStore:
@@ -109,11 +207,14 @@ def _load(enrollments: int, per_round: int, rounds: int) -> _LoadedStore:
     tracemalloc.stop()
     items = len(store.scan()) + len(store.scan(table_name=store.order_table_name))
     chosen = random.Random(enrollments).sample(ids, min(len(ids), per_round * rounds))
+    sweeps = SweepRounds.before_stored_reminders(rounds, per_round)
+    sweeps.sweep(store, sweeps.instants[0], time.process_time)  # untimed: no checkpoint yet
     return _LoadedStore(
         SizePoint(enrollments, items, peak - base),
         store,
         [chosen[n::rounds] for n in range(rounds)],
         read_operations(store),
+        sweeps,
     )
 
 
@@ -126,8 +227,19 @@ def run(sizes: Sequence[int], per_round: int = 200, rounds: int = 5) -> list[Siz
         "median CPU time; peak memory by tracemalloc while populating"
     )
     loaded = [_load(size, per_round, rounds) for size in sizes]
+    sweeps = loaded[0].sweeps
+    print(
+        f"  {SWEEP}: each round's sweep delivers {per_round} reminders due at its fake now "
+        "(no-op handler); "
+        + (
+            "its index partitions also hold every stored enrollment's reminder, due seconds later"
+            if sweeps.shares_partitions()
+            else "NOTE: NOW is seconds after midnight UTC, the sweeps read the day before "
+            "the stored reminders"
+        )
+    )
     samples: list[dict[str, list[float]]] = [
-        {name: [] for name in ("enroll", "cancel", *each.reads)} for each in loaded
+        {name: [] for name in ("enroll", "cancel", *each.reads, SWEEP)} for each in loaded
     ]
     clock = time.process_time
     for round_number in range(rounds):
@@ -144,6 +256,9 @@ def run(sizes: Sequence[int], per_round: int = 200, rounds: int = 5) -> list[Siz
                 sample[name].append(per_call(read, batch, clock))  # type: ignore[arg-type]
             sample["cancel"].append(
                 per_call(lambda i: cancel_one(store, str(i)), batch, clock)  # noqa: B023
+            )
+            sample[SWEEP].append(
+                each.sweeps.sweep(store, each.sweeps.instants[round_number + 1], clock)
             )
     points = []
     for each, sample in zip(loaded, samples, strict=True):
