@@ -5,6 +5,7 @@ Every instant here is timezone-aware; TTLs are epoch seconds, as DynamoDB's TTL 
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta, timezone
 
 from enrollkit.errors import InvalidInput
@@ -62,8 +63,10 @@ def whole_seconds(instant: datetime) -> datetime:
     return datetime.fromtimestamp(ttl(instant), tz=timezone.utc)
 
 
+@functools.lru_cache(maxsize=64)
 def iso(instant: datetime) -> str:
-    """Dates are stored as ISO-8601 strings in UTC, with the offset."""
+    """Dates are stored as ISO-8601 strings in UTC, with the offset. (Cached: one enroll
+    stamps its nine items with the same instant. Instants equal in UTC have one text.)"""
     return instant.astimezone(timezone.utc).isoformat()
 
 

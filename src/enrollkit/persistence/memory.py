@@ -45,7 +45,7 @@ from enrollkit.transaction.retry import RetryPolicy
 # DynamoDB's message for an update that would grow its item past 400 KB.
 ITEM_TOO_LARGE_TO_UPDATE = "Item size to update has exceeded the maximum allowed size"
 # DynamoDB remembers a ClientRequestToken for 10 minutes; we remember the latest ones.
-_REMEMBERED_TOKENS = 10_000
+REMEMBERED_TOKENS = 10_000
 
 
 class _Table:
@@ -319,7 +319,7 @@ class InMemoryPersistence(BasePersistence):
 
     def _remember(self, operations: Sequence[Operation], token: str) -> None:
         self._tokens[token] = tuple(map(_remembered, operations))
-        while len(self._tokens) > _REMEMBERED_TOKENS:
+        while len(self._tokens) > REMEMBERED_TOKENS:
             self._tokens.popitem(last=False)
 
 
