@@ -31,6 +31,7 @@ from enrollkit.layout.table import (
     expired,
     item_exists,
     key,
+    key_attributes,
     present_and_live,
     read,
     read_date,
@@ -285,7 +286,7 @@ def status_changes(
 
 def tenant_item(enrollment_id: str, tenant: Tenant, now: datetime) -> dict[str, Any]:
     return {
-        **tenant_key(enrollment_id).as_key(),
+        **key_attributes(enrollment_id, TENANT_SK),  # tenant_key's, without a KeyPair
         "tenant_id": f"ORG#{tenant.id}",
         "name": tenant.name,
         CREATE_DATE: iso(now),
@@ -293,7 +294,10 @@ def tenant_item(enrollment_id: str, tenant: Tenant, now: datetime) -> dict[str, 
 
 
 def cancel_policy_item(enrollment_id: str, policy: CancelPolicy, now: datetime) -> dict[str, Any]:
-    item: dict[str, Any] = {**cancel_policy_key(enrollment_id).as_key(), CREATE_DATE: iso(now)}
+    item: dict[str, Any] = {
+        **key_attributes(enrollment_id, CANCEL_POLICY_SK),  # cancel_policy_key's
+        CREATE_DATE: iso(now),
+    }
     if policy.days is not None:
         item[TTL_ATTRIBUTE] = ttl(cancel_deadline(now, policy.days))
     return item

@@ -16,6 +16,7 @@ from enrollkit.layout.table import (
     absent_or_expired,
     attr,
     key,
+    key_attributes,
     read,
 )
 from enrollkit.models import LOCK_PARTITION, DeduplicationWindow, KeyPair, validate_identifier
@@ -89,7 +90,7 @@ def lock_metadata_item(
     enrollment_id: str, lock: KeyPair, *, now: datetime, until: datetime
 ) -> dict[str, Any]:
     return {
-        **lock_metadata_key(enrollment_id).as_key(),
+        **key_attributes(enrollment_id, LOCK_METADATA_SK),  # lock_metadata_key's
         HASH: lock.sk,
         CREATE_DATE: iso(now),
         TTL_ATTRIBUTE: ttl(until),
@@ -100,7 +101,7 @@ def deduplication_window_item(
     enrollment_id: str, window: DeduplicationWindow, now: datetime
 ) -> dict[str, Any]:
     return {
-        **deduplication_window_key(enrollment_id).as_key(),
+        **key_attributes(enrollment_id, DEDUPLICATION_WINDOW_SK),  # deduplication_window_key's
         OFFSET_DAYS: window.offset_days,
         CREATE_DATE: iso(now),
     }

@@ -19,6 +19,7 @@ from enrollkit.layout.table import (
     attr,
     item_exists,
     key,
+    key_attributes,
     read_instant,
 )
 from enrollkit.models import Enrollment, KeyPair, LifecycleEvent
@@ -88,7 +89,7 @@ def scheduled_item(
     now: datetime,
 ) -> dict[str, Any]:
     return {
-        **schedule_key(enrollment_id, event).as_key(),
+        **key_attributes(enrollment_id, event.value),  # schedule_key's, without a KeyPair
         **recipient.attributes(),
         CREATE_DATE: iso(now),
         TTL_ATTRIBUTE: ttl(due),

@@ -25,9 +25,22 @@ MAX_SORT_KEY_BYTES = 1024
 
 
 def key(pk: str, sk: str) -> KeyPair:
-    """An item key, its byte lengths checked: ids are limited in characters, DynamoDB's
-    keys in bytes (a 4-byte character counts four), so a key built from valid ids can
-    still be too long. InvalidInput here means nothing was written."""
+    """An item key, its byte lengths checked (see :func:`key_attributes`)."""
+    _check_key_bytes(pk, sk)
+    return KeyPair(pk, sk)
+
+
+def key_attributes(pk: str, sk: str) -> dict[str, str]:
+    """An item's key attributes, their byte lengths checked (item builders use these: a
+    whole item needs no KeyPair)."""
+    _check_key_bytes(pk, sk)
+    return {PARTITION_KEY: pk, SORT_KEY: sk}
+
+
+def _check_key_bytes(pk: str, sk: str) -> None:
+    """Ids are limited in characters, DynamoDB's keys in bytes (a 4-byte character counts
+    four), so a key built from valid ids can still be too long. InvalidInput here means
+    nothing was written."""
     if len(pk.encode()) > MAX_PARTITION_KEY_BYTES:
         raise InvalidInput(
             f"the partition key {pk[:40]!r}... is over DynamoDB's {MAX_PARTITION_KEY_BYTES} "
@@ -38,7 +51,6 @@ def key(pk: str, sk: str) -> KeyPair:
             f"the sort key {sk[:40]!r}... is over DynamoDB's {MAX_SORT_KEY_BYTES} bytes: "
             "use shorter ids"
         )
-    return KeyPair(pk=pk, sk=sk)
 
 
 def attr(name: str) -> Attr:
