@@ -324,21 +324,25 @@ class InMemoryPersistence(BasePersistence):
 
 
 # What a token's transaction is remembered as, per operation: (kind, table, key, payload,
-# removed names, condition shape), flat tuples of strings and numbers around the
-# operations' own item dicts. The operations themselves, with their boto3 conditions and
-# KeyPairs, kept over twenty objects per transaction that the garbage collector tracks, and
-# every full collection walked 10,000 transactions' worth; flat tuples of atoms it untracks.
-_RememberedOperation = tuple[str, str, tuple[str, str], Any, tuple[str, ...], tuple[Any, ...]]
+# removed names, condition shape), tuples of strings and numbers only: the payload's
+# attributes as (name, value) pairs, the condition in prefix order. The garbage collector
+# stops tracking such tuples, and never a tuple holding a dict or an object: the operations
+# themselves (with their items, boto3 conditions and KeyPairs) kept over twenty tracked
+# objects alive per transaction, which every full collection walked, 10,000 transactions'
+# worth.
+_RememberedOperation = tuple[
+    str, str, tuple[str, str], tuple[tuple[str, Any], ...], tuple[str, ...], tuple[Any, ...]
+]
 _Remembered = tuple[_RememberedOperation, ...]
 
 
 def _remembered(operation: Operation) -> _RememberedOperation:
-    payload: Any = None
+    payload: tuple[tuple[str, Any], ...] = ()
     removed: tuple[str, ...] = ()
     if isinstance(operation, Put):
-        payload = operation.item
+        payload = tuple(operation.item.items())
     elif isinstance(operation, Update):
-        payload, removed = operation.set, operation.remove
+        payload, removed = tuple(operation.set.items()), operation.remove
     shape: list[Any] = []
     if operation.cond is not None:
         _condition_shape(operation.cond, shape)
@@ -382,11 +386,11 @@ def _request_fingerprint(remembered: _Remembered) -> tuple[Any, ...]:
 def _operation_fingerprint(operation: _RememberedOperation) -> tuple[Any, ...]:
     kind, table_name, key, payload, removed, condition = operation
     if kind == "Put":
-        payload = _wire_attributes(payload)
-    elif kind == "Update":
-        # Assignment order shapes DynamoDB's UpdateExpression, so it counts.
-        payload = (tuple((name, _wire(value)) for name, value in payload.items()), removed)
-    return (kind, table_name, key, payload, _canonical_shape(condition))
+        canonical: Any = _wire_attributes(dict(payload))
+    else:
+        # An update's assignment order shapes DynamoDB's UpdateExpression, so it counts.
+        canonical = (tuple((name, _wire(value)) for name, value in payload), removed)
+    return (kind, table_name, key, canonical, _canonical_shape(condition))
 
 
 def _canonical_shape(shape: tuple[Any, ...]) -> tuple[Any, ...]:
