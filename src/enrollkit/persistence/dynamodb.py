@@ -41,7 +41,7 @@ from enrollkit.errors import (
 from enrollkit.layout.table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from enrollkit.models import KeyPair
 from enrollkit.persistence.base import DEFAULT_ORDER_TABLE_NAME, DEFAULT_TABLE_NAME, BasePersistence
-from enrollkit.persistence.expressions import condition_expression
+from enrollkit.persistence.expressions import add_condition
 from enrollkit.persistence.indexes import (
     GlobalIndex,
     IndexPage,
@@ -713,11 +713,7 @@ def _transact_item(operation: Operation) -> TransactWriteItemTypeDef:
     if isinstance(operation, Update):
         request["UpdateExpression"] = _update_expression(operation, names, values)
     if operation.cond is not None:
-        condition = condition_expression(operation.cond)
-        request["ConditionExpression"] = condition.expression
-        names.update(condition.names)
-        for placeholder, value in condition.values.items():
-            values[placeholder] = serialize_value(value)
+        request["ConditionExpression"] = add_condition(operation.cond, names, values)
         request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     if names:
         request["ExpressionAttributeNames"] = names

@@ -22,17 +22,11 @@ from typing import Any, NamedTuple
 
 from boto3.dynamodb.conditions import AttributeBase, ConditionBase, ConditionExpressionBuilder
 
+from enrollkit.persistence.marshal import serialize_value
+
 # Shapes come from code (a handful per operation), but a condition on caller-chosen
 # attribute names (the backfill's) makes new ones: the cache is bounded.
 MAX_CACHED_SHAPES = 512
-
-
-class ConditionExpression(NamedTuple):
-    """A condition as a request carries it: ``values`` still Python values."""
-
-    expression: str
-    names: Mapping[str, str]
-    values: dict[str, Any]
 
 
 class _Compiled(NamedTuple):
@@ -49,40 +43,49 @@ _compiled: dict[tuple[object, ...], _Compiled] = {}
 _compiling = threading.Lock()  # (lookups need no lock: a dict's get is atomic)
 
 
-def condition_expression(condition: ConditionBase) -> ConditionExpression:
-    """What boto3's ``ConditionExpressionBuilder().build_expression(condition)`` gives."""
-    values: list[Any] = []
+def add_condition(condition: ConditionBase, names: dict[str, str], values: dict[str, Any]) -> str:
+    """``condition``'s ConditionExpression, as boto3's ConditionExpressionBuilder builds it;
+    its name placeholders are added to ``names``, its value placeholders to ``values`` (in
+    DynamoDB JSON)."""
+    compiled, found = _compile(condition)
+    names.update(compiled.names)
+    for placeholder, value in zip(compiled.value_placeholders, found, strict=True):
+        values[placeholder] = serialize_value(value)
+    return compiled.expression
+
+
+def _compile(condition: ConditionBase) -> tuple[_Compiled, list[Any]]:
+    """The compiled form of ``condition``'s shape, and ``condition``'s values in its order."""
+    found: list[Any] = []
     try:
-        shape = _shape(condition, values)
+        shape = _shape(condition, found)
     except _Uncacheable:
         return _built(condition)
     compiled = _compiled.get(shape)
-    if compiled is None:
-        built = _built(condition)
-        placeholders = tuple(built.values)
-        if len(placeholders) != len(values) or any(
-            built.values[placeholder] is not value
-            for placeholder, value in zip(placeholders, values, strict=True)
-        ):
-            return built
-        with _compiling:
-            if len(_compiled) >= MAX_CACHED_SHAPES:
-                del _compiled[next(iter(_compiled))]  # the oldest
-            _compiled[shape] = _Compiled(built.expression, dict(built.names), placeholders)
-        return built
-    return ConditionExpression(
-        compiled.expression,
-        compiled.names,
-        dict(zip(compiled.value_placeholders, values, strict=True)),
-    )
+    if compiled is not None:
+        return compiled, found
+    compiled, built_values = _built(condition)
+    if len(built_values) != len(found) or any(
+        built is not value for built, value in zip(built_values, found, strict=True)
+    ):
+        return compiled, built_values
+    with _compiling:
+        if len(_compiled) >= MAX_CACHED_SHAPES:
+            del _compiled[next(iter(_compiled))]  # the oldest
+        _compiled[shape] = compiled
+    return compiled, found
 
 
-def _built(condition: ConditionBase) -> ConditionExpression:
+def _built(condition: ConditionBase) -> tuple[_Compiled, list[Any]]:
     built = ConditionExpressionBuilder().build_expression(condition)
-    return ConditionExpression(
-        built.condition_expression,
-        dict(built.attribute_name_placeholders),
-        dict(built.attribute_value_placeholders),
+    placeholders: dict[str, Any] = built.attribute_value_placeholders
+    return (
+        _Compiled(
+            built.condition_expression,
+            dict(built.attribute_name_placeholders),
+            tuple(placeholders),
+        ),
+        list(placeholders.values()),
     )
 
 
