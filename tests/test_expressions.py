@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from enrollkit import KeyPair
 from enrollkit.persistence import expressions
-from enrollkit.persistence.dynamodb import _transact_item
+from enrollkit.persistence.dynamodb import transact_items
 from enrollkit.persistence.expressions import add_condition
 from enrollkit.persistence.marshal import serialize_value
-from enrollkit.transaction.operations import ConditionCheck, Put
+from enrollkit.transaction.operations import ConditionCheck, Put, Update
 
 
 def boto3s(condition: ConditionBase) -> tuple[str, dict[str, str], list[tuple[str, Any]]]:
@@ -154,25 +154,54 @@ def test_the_cache_is_bounded() -> None:
 def test_each_request_has_its_own_name_and_value_maps() -> None:
     """Changing one request (as a botocore handler may) changes no later request."""
     check = ConditionCheck("t", KeyPair(pk="p", sk="s"), Attr("status").eq("A"))
-    first = _transact_item(check)["ConditionCheck"]
+    first: Any = transact_items([check])[0]["ConditionCheck"]
     first["ExpressionAttributeNames"]["#n0"] = "changed"
     first["ExpressionAttributeValues"][":v0"] = {"S": "changed"}
-    second = _transact_item(check)["ConditionCheck"]
+    second = transact_items([check])[0]["ConditionCheck"]
     assert second["ExpressionAttributeNames"] == {"#n0": "status"}
     assert second["ExpressionAttributeValues"] == {":v0": {"S": "A"}}
 
 
-def test_a_put_and_its_condition_on_the_wire() -> None:
+def test_operations_and_their_conditions_on_the_wire() -> None:
     put = Put("t", {"id": "p", "sk": "s", "n": 3}, cond=Attr("id").not_exists())
-    assert _transact_item(put) == {
-        "Put": {
-            "TableName": "t",
-            "Item": {"id": {"S": "p"}, "sk": {"S": "s"}, "n": {"N": "3"}},
-            "ConditionExpression": "attribute_not_exists(#n0)",
-            "ExpressionAttributeNames": {"#n0": "id"},
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-    }
+    update = Update(
+        "t",
+        KeyPair(pk="p", sk="s"),
+        set={"status": "X", "n": 4},
+        remove=("gone",),
+        cond=Attr("status").eq("A"),
+    )
+    assert transact_items([put, update]) == [
+        {
+            "Put": {
+                "TableName": "t",
+                "Item": {"id": {"S": "p"}, "sk": {"S": "s"}, "n": {"N": "3"}},
+                "ConditionExpression": "attribute_not_exists(#n0)",
+                "ExpressionAttributeNames": {"#n0": "id"},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        },
+        {
+            "Update": {
+                "TableName": "t",
+                "Key": {"id": {"S": "p"}, "sk": {"S": "s"}},
+                "UpdateExpression": "SET #u0 = :u0, #u1 = :u1 REMOVE #r0",
+                "ConditionExpression": "#n0 = :v0",
+                "ExpressionAttributeNames": {
+                    "#u0": "status",
+                    "#u1": "n",
+                    "#r0": "gone",
+                    "#n0": "status",
+                },
+                "ExpressionAttributeValues": {
+                    ":u0": {"S": "X"},
+                    ":u1": {"N": "4"},
+                    ":v0": {"S": "A"},
+                },
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        },
+    ]
 
 
 def test_a_shape_is_built_by_boto3_once(monkeypatch: pytest.MonkeyPatch) -> None:

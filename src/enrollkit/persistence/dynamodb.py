@@ -196,7 +196,7 @@ class DynamoDBPersistence(BasePersistence):
     ) -> None:
         self._call(
             "transact_write_items",
-            TransactItems=[_transact_item(operation) for operation in operations],
+            TransactItems=transact_items(operations),
             ClientRequestToken=client_request_token,
         )
 
@@ -699,6 +699,11 @@ _REQUEST_KINDS: dict[type[Any], str] = {
     Delete: "Delete",
     ConditionCheck: "ConditionCheck",
 }
+
+
+def transact_items(operations: Sequence[Operation]) -> list[TransactWriteItemTypeDef]:
+    """The ``TransactItems`` of the TransactWriteItems request that carries ``operations``."""
+    return [_transact_item(operation) for operation in operations]
 
 
 def _transact_item(operation: Operation) -> TransactWriteItemTypeDef:
