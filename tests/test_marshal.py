@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from enrollkit import InMemoryPersistence, InvalidInput, KeyPair
 from enrollkit.persistence.marshal import (
+    deserialize_item,
     deserialize_value,
     normalize_value,
     serialize_value,
@@ -178,6 +179,21 @@ def test_deserialize_is_boto3s_type_deserializer(value: Any) -> None:
         return
     expected = canonical(to_plain(_deserializer.deserialize(wire)))  # type: ignore[arg-type]
     assert canonical(deserialize_value(wire)) == expected
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.text(max_size=4), values, max_size=6))
+def test_deserialize_item_is_boto3s_type_deserializer(item: dict[str, Any]) -> None:
+    try:
+        wire = {name: boto3_wire(value) for name, value in item.items()}
+    except InvalidInput:
+        return
+    expected = {
+        name: canonical(to_plain(_deserializer.deserialize(value)))  # type: ignore[arg-type]
+        for name, value in wire.items()
+    }
+    actual = {name: canonical(value) for name, value in deserialize_item(wire).items()}
+    assert actual == expected
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ from enrollkit.errors import (
 from enrollkit.layout.table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from enrollkit.models import KeyPair
 from enrollkit.persistence.base import DEFAULT_ORDER_TABLE_NAME, DEFAULT_TABLE_NAME, BasePersistence
+from enrollkit.persistence.expressions import add_condition
 from enrollkit.persistence.indexes import (
     GlobalIndex,
     IndexPage,
@@ -195,7 +196,7 @@ class DynamoDBPersistence(BasePersistence):
     ) -> None:
         self._call(
             "transact_write_items",
-            TransactItems=[_transact_item(operation) for operation in operations],
+            TransactItems=transact_items(operations),
             ClientRequestToken=client_request_token,
         )
 
@@ -700,42 +701,54 @@ _REQUEST_KINDS: dict[type[Any], str] = {
 }
 
 
+def transact_items(operations: Sequence[Operation]) -> list[TransactWriteItemTypeDef]:
+    """The ``TransactItems`` of the TransactWriteItems request that carries ``operations``."""
+    return [_transact_item(operation) for operation in operations]
+
+
 def _transact_item(operation: Operation) -> TransactWriteItemTypeDef:
     """One operation as a TransactWriteItems entry: values always as placeholders."""
     request: dict[str, Any] = {"TableName": operation.table_name}
-    names: dict[str, str] = {}
-    values: dict[str, Any] = {}
     if isinstance(operation, Put):
         request["Item"] = serialize_attributes(operation.item)  # sized by the builder
     else:
-        request["Key"] = {
-            name: serialize_value(value) for name, value in operation.key.as_key().items()
-        }
+        request["Key"] = _wire_key(operation.key)
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
     if isinstance(operation, Update):
-        clauses = []
-        if operation.set:
-            assignments = []
-            for index, (name, value) in enumerate(operation.set.items()):
-                names[f"#u{index}"] = name
-                values[f":u{index}"] = serialize_value(value)
-                assignments.append(f"#u{index} = :u{index}")
-            clauses.append("SET " + ", ".join(assignments))
-        if operation.remove:
-            for index, name in enumerate(operation.remove):
-                names[f"#r{index}"] = name
-            clauses.append("REMOVE " + ", ".join(f"#r{i}" for i in range(len(operation.remove))))
-        request["UpdateExpression"] = " ".join(clauses)
+        request["UpdateExpression"] = _update_expression(operation, names, values)
     if operation.cond is not None:
-        expression, cond_names, cond_values = _condition(operation.cond)
-        request["ConditionExpression"] = expression
-        names.update(cond_names)
-        values.update(cond_values)
+        request["ConditionExpression"] = add_condition(operation.cond, names, values)
         request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     if names:
         request["ExpressionAttributeNames"] = names
     if values:
         request["ExpressionAttributeValues"] = values
     return {_REQUEST_KINDS[type(operation)]: request}  # type: ignore[misc]
+
+
+def _wire_key(key: KeyPair) -> dict[str, Any]:
+    pk, sk = key.pk, key.sk
+    if type(pk) is str and type(sk) is str:
+        return {PARTITION_KEY: {"S": pk}, SORT_KEY: {"S": sk}}
+    return {name: serialize_value(value) for name, value in key.as_key().items()}
+
+
+def _update_expression(update: Update, names: dict[str, str], values: dict[str, Any]) -> str:
+    """``update``'s UpdateExpression; its placeholders are added to ``names`` and ``values``."""
+    clauses = []
+    if update.set:
+        assignments = []
+        for index, (name, value) in enumerate(update.set.items()):
+            names[f"#u{index}"] = name
+            values[f":u{index}"] = serialize_value(value)
+            assignments.append(f"#u{index} = :u{index}")
+        clauses.append("SET " + ", ".join(assignments))
+    if update.remove:
+        for index, name in enumerate(update.remove):
+            names[f"#r{index}"] = name
+        clauses.append("REMOVE " + ", ".join(f"#r{i}" for i in range(len(update.remove))))
+    return " ".join(clauses)
 
 
 def _sort_key_condition(sort_key: Key, sort_range: SortKeyRange) -> ConditionBase | None:
@@ -749,15 +762,3 @@ def _sort_key_condition(sort_key: Key, sort_range: SortKeyRange) -> ConditionBas
     if sort_range.at_most is not None:
         return sort_key.lte(sort_range.at_most)
     return None
-
-
-def _condition(cond: ConditionBase) -> tuple[str, dict[str, str], dict[str, Any]]:
-    built = ConditionExpressionBuilder().build_expression(cond)
-    return (
-        built.condition_expression,
-        dict(built.attribute_name_placeholders),
-        {
-            placeholder: serialize_value(value)
-            for placeholder, value in built.attribute_value_placeholders.items()
-        },
-    )

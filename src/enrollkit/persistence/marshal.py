@@ -110,7 +110,14 @@ def deserialize_value(value: Mapping[str, Any]) -> Any:
 
 
 def deserialize_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: deserialize_value(value) for name, value in item.items()}
+    # Most values are strings: those without a call.
+    result = {}
+    for name, value in item.items():
+        if len(value) == 1 and "S" in value:
+            result[name] = value["S"]
+        else:
+            result[name] = deserialize_value(value)
+    return result
 
 
 # -- Python -> Python as DynamoDB would store it (the embedded backend) -----------------------
