@@ -570,10 +570,6 @@ class EnrollmentItems:
         parent = self.parent_vacancy
         return seat.parse_parent_vacancy(parent) if parent is not None else None
 
-    @property
-    def schedule_keys(self) -> list[KeyPair]:
-        return [key(self.enrollment_id, sk) for sk in self.by_sk if schedule.is_schedule(sk)]
-
     def scheduled(self) -> dict[LifecycleEvent, schedule.ScheduledEvent]:
         """The enrollment's scheduled events, as stored (foreign items left out)."""
         events = {}

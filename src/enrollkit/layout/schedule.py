@@ -5,7 +5,7 @@ which is how the stream consumer finds it (whichever claims it first delivers it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,15 @@ def schedule_key(enrollment_id: str, event: LifecycleEvent) -> KeyPair:
 
 def is_schedule(sk: str) -> bool:
     return sk.startswith(PREFIX)
+
+
+def every_event_key(enrollment_id: str, read_sort_keys: Iterable[str]) -> list[KeyPair]:
+    """The keys of every event item an enrollment may have, in sort key order: each
+    LifecycleEvent's, and any other schedule item among ``read_sort_keys`` (one of an
+    event this version does not know)."""
+    sort_keys = {event.value for event in LifecycleEvent}
+    sort_keys.update(sk for sk in read_sort_keys if is_schedule(sk))
+    return [key(enrollment_id, sk) for sk in sorted(sort_keys)]
 
 
 @dataclass(frozen=True)

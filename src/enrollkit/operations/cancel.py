@@ -210,15 +210,11 @@ def _send(
             elif items.cancel_policy is not None:
                 transaction.delete(key=enrollment_layout.cancel_policy_key(enrollment_id))
             # Every event's item, read or not: a step may have scheduled one since the read.
-            every_schedule = {
-                *items.schedule_keys,
-                *(schedule.schedule_key(enrollment_id, event) for event in LifecycleEvent),
-            }
-            expiry_key = schedule.schedule_key(enrollment_id, LifecycleEvent.COURSE_EXPIRED)
-            for schedule_key in sorted(every_schedule, key=lambda k: k.sk):
+            expiry = schedule.schedule_key(enrollment_id, LifecycleEvent.COURSE_EXPIRED).sk
+            for schedule_key in schedule.every_event_key(enrollment_id, items.by_sk):
                 transaction.delete(
                     key=schedule_key,
-                    cond=schedule.not_due_by(now) if schedule_key == expiry_key else None,
+                    cond=schedule.not_due_by(now) if schedule_key.sk == expiry else None,
                     exc_cls=CancelNotAllowed,
                 )
             lock_metadata = items.lock_metadata
