@@ -86,9 +86,11 @@ class _Table:
     def put(self, item: dict[str, Any]) -> None:
         partition = self._partitions.setdefault(item[PARTITION_KEY], {})
         old = partition.get(item[SORT_KEY])
-        if old is not None:
-            self._unindex(old)
         for attribute, index in self._routes:
+            if old is not None and attribute in old:
+                if attribute in item and index.spec.keys_of(old) == index.spec.keys_of(item):
+                    continue  # its entry stays (a status change keeps the tenant's, ...)
+                index.remove(old)
             if attribute in item:
                 index.add(item)
         partition[item[SORT_KEY]] = item
