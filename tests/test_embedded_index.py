@@ -89,3 +89,47 @@ def test_queries_match_a_plain_filter_and_sort(
         assert limit is not None and len(keys) == limit
         start_after = index.last_key(last, "g")
     assert got == [(pk, sk) for _, pk, sk in want]
+
+
+TABLE_INDEXES = (SPEC, GlobalIndex("by_kind", "kind", "rank"))
+WRITES = st.lists(
+    st.tuples(
+        st.sampled_from(["put", "set", "remove", "delete"]),
+        st.integers(0, 5),  # which item
+        st.sampled_from(["grp", "kind", "rank", "other"]),  # the attribute set or removed
+        st.sampled_from(["a", "b"]),  # its value
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(writes=WRITES)
+def test_the_backends_indexes_follow_every_write(writes: list[tuple[str, int, str, str]]) -> None:
+    """Through the backend's writes (whole puts, updates that change an index key, keep it,
+    or drop it, deletes), each index holds exactly the items that have both its keys."""
+    from enrollkit import InMemoryPersistence, KeyPair
+    from enrollkit.persistence.indexes import TableIndexes
+
+    store = InMemoryPersistence(indexes=TableIndexes(enrollments=TABLE_INDEXES))
+    for kind, number, attribute, value in writes:
+        key = KeyPair(f"i{number}", "0")
+        with store.transact_writer() as tx:
+            if kind == "put":
+                tx.put(item={**key.as_key(), "grp": value, "rank": value, attribute: value})
+            elif kind == "set":
+                tx.update(key=key, set={attribute: value})
+            elif kind == "remove":
+                tx.update(key=key, set={"note": value}, remove=[attribute])
+            else:
+                tx.delete(key=key)
+    items = store.scan()
+    for spec in TABLE_INDEXES:
+        for partition in ("a", "b"):
+            held = sorted(
+                (item[spec.sort_key], item["id"])
+                for item in items
+                if item.get(spec.partition_key) == partition and spec.sort_key in item
+            )
+            page = store.query_index(spec.name, partition)
+            assert [(item[spec.sort_key], item["id"]) for item in page.items] == held
