@@ -35,7 +35,6 @@ from enrollkit.transaction.limits import (
     MIN_NUMBER_EXPONENT,
     holds_unstorable_number,
     item_size,
-    value_size,
 )
 from enrollkit.transaction.operations import ConditionCheck, Delete, Operation, Put, Update
 from enrollkit.transaction.retry import RetryPolicy
@@ -106,8 +105,16 @@ class TransactionBuilder:
         exc_cls: type[Exception] | None = None,
         table_name: str | None = None,
     ) -> None:
-        _key_of(item)
-        self._add(Put(self._table(table_name), dict(item), cond, self._exc(exc_cls)))
+        self._ensure_open()
+        pk, sk = _key_of(item)
+        put = Put(self._table(table_name), dict(item), cond, self._exc(exc_cls))
+        size = item_size(put.item)
+        if size > MAX_ITEM_BYTES:
+            raise TransactionError(
+                f"item {pk!r}/{sk!r} is {size:,} bytes; DynamoDB's limit is "
+                f"{MAX_ITEM_BYTES:,} bytes"
+            )
+        self._add(put, pk, sk, size)
 
     def update(
         self,
@@ -128,9 +135,12 @@ class TransactionBuilder:
             raise TransactionError("an update cannot change the key attributes")
         if len(touched) != len({*touched}):
             raise TransactionError("an update names the same attribute twice")
-        _check_key(key)
+        size = _key_size(key) + item_size(assignments) + sum(len(n.encode()) for n in removals)
         self._add(
-            Update(self._table(table_name), key, assignments, removals, cond, self._exc(exc_cls))
+            Update(self._table(table_name), key, assignments, removals, cond, self._exc(exc_cls)),
+            key.pk,
+            key.sk,
+            size,
         )
 
     def delete(
@@ -141,8 +151,12 @@ class TransactionBuilder:
         exc_cls: type[Exception] | None = None,
         table_name: str | None = None,
     ) -> None:
-        _check_key(key)
-        self._add(Delete(self._table(table_name), key, cond, self._exc(exc_cls)))
+        self._add(
+            Delete(self._table(table_name), key, cond, self._exc(exc_cls)),
+            key.pk,
+            key.sk,
+            _key_size(key),
+        )
 
     def condition(
         self,
@@ -154,8 +168,12 @@ class TransactionBuilder:
     ) -> None:
         if cond is None:
             raise TransactionError("a condition check needs a condition")
-        _check_key(key)
-        self._add(ConditionCheck(self._table(table_name), key, cond, self._exc(exc_cls)))
+        self._add(
+            ConditionCheck(self._table(table_name), key, cond, self._exc(exc_cls)),
+            key.pk,
+            key.sk,
+            _key_size(key),
+        )
 
     # -- committing --------------------------------------------------------
 
@@ -259,16 +277,12 @@ class TransactionBuilder:
 
     # -- checks --------------------------------------------------------------
 
-    def _add(self, operation: Operation) -> None:
+    def _add(self, operation: Operation, pk: str, sk: str, size: int) -> None:
+        """Record ``operation`` on item ``pk``/``sk``; ``size`` is what it adds to the
+        request (its item, or its key and assignments), checked by the caller."""
         self._ensure_open()
         if operation.cond is not None:
             _check_condition(operation.cond)
-        # A Put's key is its item's (checked by put()): no KeyPair is built for it.
-        pk, sk = (
-            (operation.item[PARTITION_KEY], operation.item[SORT_KEY])
-            if isinstance(operation, Put)
-            else (operation.key.pk, operation.key.sk)
-        )
         target = (operation.table_name, pk, sk)
         if target in self._targets:
             raise TransactionError(
@@ -278,12 +292,6 @@ class TransactionBuilder:
         if len(self._operations) >= MAX_TRANSACTION_OPERATIONS:
             raise TransactionError(
                 f"a transaction holds at most {MAX_TRANSACTION_OPERATIONS} operations"
-            )
-        size = _operation_size(operation)
-        if isinstance(operation, Put) and size > MAX_ITEM_BYTES:
-            raise TransactionError(
-                f"item {pk!r}/{sk!r} is {size:,} bytes; DynamoDB's limit is "
-                f"{MAX_ITEM_BYTES:,} bytes"
             )
         self._targets.add(target)
         self._operations.append(operation)
@@ -350,9 +358,9 @@ def _cancellation_error(
     return error
 
 
-def _key_of(item: Mapping[str, Any]) -> None:
-    """Refuse an item without a usable key (checked on the strings: the Put builds the
-    KeyPair once)."""
+def _key_of(item: Mapping[str, Any]) -> tuple[str, str]:
+    """The key of an item, refused unless usable (checked on the strings: a Put builds no
+    KeyPair)."""
     pk, sk = item.get(PARTITION_KEY), item.get(SORT_KEY)
     if not isinstance(pk, str) or not isinstance(sk, str):
         raise TransactionError(
@@ -360,7 +368,8 @@ def _key_of(item: Mapping[str, Any]) -> None:
         )
     if not pk or not sk:
         raise TransactionError("key attributes must not be empty")
-    _check_key_sizes(pk, sk)
+    _key_bytes(pk, sk)
+    return pk, sk
 
 
 # Operators that order values: DynamoDB orders only strings, numbers and binaries.
@@ -475,21 +484,17 @@ def _check_condition(cond: object) -> None:
             raise TransactionError("BETWEEN needs its lower bound first")
 
 
-def _check_key(key: KeyPair) -> None:
-    _check_key_sizes(key.pk, key.sk)
+def _key_size(key: KeyPair) -> int:
+    """A key's size in the request, refused when over DynamoDB's key limits."""
+    pk_bytes, sk_bytes = _key_bytes(key.pk, key.sk)
+    return pk_bytes + sk_bytes
 
 
-def _check_key_sizes(pk: str, sk: str) -> None:
-    if len(pk.encode()) > MAX_PARTITION_KEY_BYTES:
+def _key_bytes(pk: str, sk: str) -> tuple[int, int]:
+    pk_bytes = len(pk) if pk.isascii() else len(pk.encode())
+    if pk_bytes > MAX_PARTITION_KEY_BYTES:
         raise TransactionError(f"a partition key has at most {MAX_PARTITION_KEY_BYTES} bytes")
-    if len(sk.encode()) > MAX_SORT_KEY_BYTES:
+    sk_bytes = len(sk) if sk.isascii() else len(sk.encode())
+    if sk_bytes > MAX_SORT_KEY_BYTES:
         raise TransactionError(f"a sort key has at most {MAX_SORT_KEY_BYTES} bytes")
-
-
-def _operation_size(operation: Operation) -> int:
-    if isinstance(operation, Put):
-        return item_size(operation.item)
-    size = value_size(operation.key.pk) + value_size(operation.key.sk)
-    if isinstance(operation, Update):
-        size += item_size(operation.set) + sum(len(name.encode()) for name in operation.remove)
-    return size
+    return pk_bytes, sk_bytes
