@@ -8,6 +8,7 @@ DynamoDB deletes them up to days after their ``ttl``.
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -326,25 +327,26 @@ class InMemoryPersistence(BasePersistence):
 
 
 # What a token's transaction is remembered as, per operation: (kind, table, key, payload,
-# removed names, condition shape), tuples of strings and numbers only: the payload's
-# attributes as (name, value) pairs, the condition in prefix order. The garbage collector
-# stops tracking such tuples, and never a tuple holding a dict or an object: the operations
+# removed names, condition shape), tuples of strings and numbers: the payload's attributes
+# as name, value, name, value, ..., the condition in prefix order. The garbage collector
+# stops tracking such tuples (never one holding a dict, as a nested map): the operations
 # themselves (with their items, boto3 conditions and KeyPairs) kept over twenty tracked
 # objects alive per transaction, which every full collection walked, 10,000 transactions'
 # worth.
 _RememberedOperation = tuple[
-    str, str, tuple[str, str], tuple[tuple[str, Any], ...], tuple[str, ...], tuple[Any, ...]
+    str, str, tuple[str, str], tuple[Any, ...], tuple[str, ...], tuple[Any, ...]
 ]
 _Remembered = tuple[_RememberedOperation, ...]
 
 
 def _remembered(operation: Operation) -> _RememberedOperation:
-    payload: tuple[tuple[str, Any], ...] = ()
+    payload: tuple[Any, ...] = ()
     removed: tuple[str, ...] = ()
     if isinstance(operation, Put):
-        payload = tuple(operation.item.items())
+        payload = tuple(itertools.chain.from_iterable(operation.item.items()))
     elif isinstance(operation, Update):
-        payload, removed = tuple(operation.set.items()), operation.remove
+        payload = tuple(itertools.chain.from_iterable(operation.set.items()))
+        removed = operation.remove
     shape: list[Any] = []
     if operation.cond is not None:
         _condition_shape(operation.cond, shape)
@@ -387,11 +389,12 @@ def _request_fingerprint(remembered: _Remembered) -> tuple[Any, ...]:
 
 def _operation_fingerprint(operation: _RememberedOperation) -> tuple[Any, ...]:
     kind, table_name, key, payload, removed, condition = operation
+    pairs = zip(payload[::2], payload[1::2], strict=True)
     if kind == "Put":
-        canonical: Any = _wire_attributes(dict(payload))
+        canonical: Any = _wire_attributes(dict(pairs))
     else:
         # An update's assignment order shapes DynamoDB's UpdateExpression, so it counts.
-        canonical = (tuple((name, _wire(value)) for name, value in payload), removed)
+        canonical = (tuple((name, _wire(value)) for name, value in pairs), removed)
     return (kind, table_name, key, canonical, _canonical_shape(condition))
 
 
