@@ -83,13 +83,6 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def schedule_item(
-    enrollment: Enrollment, event: LifecycleEvent, due: datetime, now: datetime
-) -> dict[str, Any]:
-    """The item of one scheduled event: whom to remind, about what, and when (``ttl``)."""
-    return scheduled_item(enrollment.id, Recipient.of(enrollment), event, due, now)
-
-
 def scheduled_item(
     enrollment_id: str,
     recipient: Recipient,
@@ -97,6 +90,8 @@ def scheduled_item(
     due: datetime,
     now: datetime,
 ) -> dict[str, Any]:
+    """The item of one scheduled event: whom to remind (``recipient``), about what, and
+    when (``ttl``, and the due-time index's attributes)."""
     return {
         **key_attributes(enrollment_id, event.value),  # schedule_key's, without a KeyPair
         **recipient.attributes(),

@@ -3,6 +3,7 @@ key size limits (checked where keys are built), and condition helpers."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -53,17 +54,21 @@ def _check_key_bytes(pk: str, sk: str) -> None:
         )
 
 
+@functools.lru_cache(maxsize=256)
 def attr(name: str) -> Attr:
-    """A condition attribute; boto3's condition classes load on first use."""
+    """A condition attribute; boto3's condition classes load on first use. (Cached per
+    name: an Attr, like every boto3 condition, is immutable, so one serves every call.)"""
     from boto3.dynamodb.conditions import Attr
 
     return Attr(name)
 
 
+@functools.cache
 def item_exists() -> ConditionBase:
     return attr(SORT_KEY).exists()
 
 
+@functools.cache
 def item_absent() -> ConditionBase:
     return attr(SORT_KEY).not_exists()
 

@@ -111,8 +111,11 @@ def enroll(
                 item=root, cond=enrollment_layout.root_is_new(), exc_cls=_EnrollmentIdTaken
             )
             transaction.put(item=enrollment_layout.tenant_item(enrollment.id, tenant, now))
+            recipient = schedule.Recipient.of(enrollment)
             for event, due in enrollment_schedule(now, enrollment.course.access_period).items():
-                transaction.put(item=schedule.schedule_item(enrollment, event, due, now))
+                transaction.put(
+                    item=schedule.scheduled_item(enrollment.id, recipient, event, due, now)
+                )
             _lock(transaction, enrollment, tenant.id, now, deduplication_window)
             if vacancy is not None:
                 _consume_seat(transaction, persistence_layer, enrollment, vacancy, now)
