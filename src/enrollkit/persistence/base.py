@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from enrollkit.errors import InvalidInput, PersistenceError, shorten
@@ -114,17 +114,14 @@ class BasePersistence(ABC):
     def order_table_name(self) -> str:
         return self._order_table_name
 
-    @contextmanager
-    def transact_writer(
-        self, *, client_request_token: str | None = None
-    ) -> Iterator[TransactionBuilder]:
-        with open_transaction(
+    def transact_writer(self, *, client_request_token: str | None = None) -> TransactionBuilder:
+        """A transaction builder for a ``with`` block: it commits when the block ends."""
+        return open_transaction(
             self,
             default_table_name=self.table_name,
             client_request_token=client_request_token,
             retry_policy=self.retry_policy,
-        ) as builder:
-            yield builder
+        )
 
     def _table(self, table_name: str | None) -> str:
         return table_name or self.table_name

@@ -11,9 +11,9 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from enrollkit.errors import (
@@ -63,7 +63,8 @@ class TransactionExecutor(Protocol):
 
 
 class TransactionBuilder:
-    """Collects the operations of one transaction. Use it through ``transact_writer()``."""
+    """Collects the operations of one transaction. Use it through ``transact_writer()``, as
+    the context manager of a ``with`` block: it commits when the block ends."""
 
     def __init__(
         self,
@@ -174,6 +175,24 @@ class TransactionBuilder:
             key.sk,
             _key_size(key),
         )
+
+    # -- the ``with`` block ----------------------------------------------------
+
+    def __enter__(self) -> TransactionBuilder:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Commit when the block ends normally, unless it committed (or discarded) itself;
+        send nothing when it raises (the exception goes on)."""
+        if exc_type is not None:
+            self.discard()
+        elif not self._closed:
+            self.commit()
 
     # -- committing --------------------------------------------------------
 
@@ -313,28 +332,21 @@ class TransactionBuilder:
         return exc_cls
 
 
-@contextmanager
 def open_transaction(
     executor: TransactionExecutor,
     *,
     default_table_name: str,
     client_request_token: str | None = None,
     retry_policy: RetryPolicy | None = None,
-) -> Iterator[TransactionBuilder]:
-    """Yield a builder; commit when the block ends normally, send nothing otherwise."""
-    builder = TransactionBuilder(
+) -> TransactionBuilder:
+    """A builder to use as a context manager: it commits when the block ends normally and
+    sends nothing otherwise."""
+    return TransactionBuilder(
         executor,
         default_table_name=default_table_name,
         client_request_token=client_request_token,
         retry_policy=retry_policy,
     )
-    try:
-        yield builder
-    except BaseException:
-        builder.discard()
-        raise
-    if not builder.closed:  # the block may have called commit() (or discard()) itself
-        builder.commit()
 
 
 def _cancellation_error(
