@@ -580,6 +580,11 @@ class EnrollmentItems:
                     events[parsed.event] = parsed
         return events
 
+    def scheduled_event(self, event: LifecycleEvent) -> schedule.ScheduledEvent | None:
+        """One scheduled event, as stored (``None``: not scheduled, or unreadable)."""
+        item = self.by_sk.get(event.value)
+        return None if item is None else schedule.parse_schedule_item(item)
+
     def record(self, now: datetime) -> EnrollmentRecord:
         """The collection as an :class:`EnrollmentRecord` as of ``now``: items whose ttl has
         passed left out. Raises :class:`UnreadableItem` for an item it cannot read, and

@@ -123,7 +123,7 @@ def cancel(
             f"enrollment {enrollment_id!r} is {root.get(enrollment_layout.STATUS)}: only "
             "PENDING or IN_PROGRESS enrollments can be canceled"
         )
-    expiry = items.scheduled().get(LifecycleEvent.COURSE_EXPIRED)
+    expiry = items.scheduled_event(LifecycleEvent.COURSE_EXPIRED)
     if expiry is None or expiry.due <= now:
         # Expired, whether or not the expiry was delivered yet (or DynamoDB's TTL took its
         # item first): an expired enrollment keeps its seat.
