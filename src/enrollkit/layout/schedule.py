@@ -46,9 +46,13 @@ def every_event_key(enrollment_id: str, read_sort_keys: Iterable[str]) -> list[K
     """The keys of every event item an enrollment may have, in sort key order: each
     LifecycleEvent's, and any other schedule item among ``read_sort_keys`` (one of an
     event this version does not know)."""
-    sort_keys = {event.value for event in LifecycleEvent}
-    sort_keys.update(sk for sk in read_sort_keys if is_schedule(sk))
-    return [key(enrollment_id, sk) for sk in sorted(sort_keys)]
+    others = [sk for sk in read_sort_keys if is_schedule(sk) and sk not in _EVENT_SORT_KEYS]
+    sort_keys = sorted({*_EVENT_SORT_KEYS, *others}) if others else _SORTED_EVENT_SORT_KEYS
+    return [key(enrollment_id, sk) for sk in sort_keys]
+
+
+_EVENT_SORT_KEYS = frozenset(event.value for event in LifecycleEvent)
+_SORTED_EVENT_SORT_KEYS = tuple(sorted(_EVENT_SORT_KEYS))
 
 
 @dataclass(frozen=True)
