@@ -49,7 +49,11 @@ def seed(store: InMemoryPersistence, events: int, window: timedelta) -> None:
         )
         store.put_item(enrollment_layout.root_item(enrollment, TENANT, START))
         due = START + window * (n + 1) / events
-        store.put_item(schedule.schedule_item(enrollment, EVENT, due, START))
+        store.put_item(
+            schedule.scheduled_item(
+                enrollment.id, schedule.Recipient.of(enrollment), EVENT, due, START
+            )
+        )
 
 
 def bench_delivery(events: int = 100_000, window: timedelta = timedelta(hours=2)) -> None:

@@ -159,7 +159,15 @@ class SweepRounds:
                 course=COURSE,
             )
             store.put_item(enrollment_layout.root_item(enrollment, TENANT, enrolled_at))
-            store.put_item(schedule.schedule_item(enrollment, SWEPT_EVENT, due, enrolled_at))
+            store.put_item(
+                schedule.scheduled_item(
+                    enrollment.id,
+                    schedule.Recipient.of(enrollment),
+                    SWEPT_EVENT,
+                    due,
+                    enrolled_at,
+                )
+            )
             ids.append(enrollment.id)
         return ids
 
