@@ -25,6 +25,7 @@ from enrollkit import (
 from enrollkit.persistence.base import BasePersistence
 from enrollkit.persistence.indexes import TableIndexes
 from tests.support import dynamodb_local, moto_server
+from tests.support.table_pool import TABLES
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -66,6 +67,7 @@ class Endpoint(Protocol):
 def moto() -> Iterator[moto_server.MotoServer]:
     server = moto_server.start()
     _ENGINE_BY_URL[server.endpoint_url] = "moto"
+    TABLES.remake_written_tables(server.endpoint_url)
     yield server
     server.stop()
 
@@ -118,7 +120,15 @@ _ENGINE_BY_URL: dict[str, str] = {}
 
 
 def new_dynamodb(server: Endpoint, indexes: TableIndexes | None = None) -> DynamoDBPersistence:
-    """Fresh, uniquely named tables on a shared DynamoDB endpoint."""
+    """Two empty tables on a shared DynamoDB endpoint, for one test: the worker's pair for
+    this layout, emptied after its last use, or a new one (tests/support/table_pool.py).
+    They go back to the pool with drop_tables(), or when the test ends."""
+    return TABLES.lease(server.endpoint_url, indexes)
+
+
+def fresh_dynamodb(server: Endpoint, indexes: TableIndexes | None = None) -> DynamoDBPersistence:
+    """Newly created, uniquely named tables: for tests about the tables themselves (their
+    streams, indexes added later), which a reused pair would not show as new ones do."""
     suffix = uuid.uuid4().hex[:8]
     persistence = DynamoDBPersistence(
         f"enrollments-{suffix}",
@@ -132,10 +142,23 @@ def new_dynamodb(server: Endpoint, indexes: TableIndexes | None = None) -> Dynam
 
 
 def drop_tables(persistence: DynamoDBPersistence) -> None:
-    """Delete a test's tables: both engines slow down as tables pile up."""
+    """Done with a test's tables: a pooled pair goes back to the pool (emptied); fresh tables
+    are deleted (both engines slow down as tables pile up)."""
+    if TABLES.owns(persistence.table_name):
+        TABLES.give_back(persistence.table_name)
+        return
     for table_name in (persistence.table_name, persistence.order_table_name):
         with contextlib.suppress(Exception):
             persistence.client.delete_table(TableName=table_name)
+
+
+@pytest.fixture(autouse=True)
+def _tables_back_to_the_pool() -> Iterator[None]:
+    """Pooled tables a test leased and did not give back go back when it ends (those a
+    wider-scoped fixture holds stay with it)."""
+    held = TABLES.leased()
+    yield
+    TABLES.give_back_all(keep=held)
 
 
 @pytest.fixture(params=["memory", *(engine_param(engine) for engine in ENGINES)])

@@ -34,7 +34,7 @@ from enrollkit.persistence.base import BasePersistence
 from enrollkit.persistence.indexes import TableIndexes
 from enrollkit.persistence.streams import ttl_removal_record
 from enrollkit.transaction.operations import Operation
-from tests.conftest import Endpoint, drop_tables, new_dynamodb
+from tests.conftest import Endpoint, drop_tables, fresh_dynamodb
 from tests.support.lifecycle import (
     Recorder,
     by_sk,
@@ -501,7 +501,7 @@ def test_dynamodb_locals_ttl_deletion_is_delivered_from_its_stream(
     TTL are also removed from any local or global secondary indexes")."""
     import boto3
 
-    store = new_dynamodb(dynamodb_local_server, indexes=TableIndexes())
+    store = fresh_dynamodb(dynamodb_local_server, indexes=TableIndexes())  # its own stream
     try:
         real_now = datetime.now(timezone.utc)
         enroll_one(store, real_now - 2 * DAY, access_period=1)  # expired a day ago

@@ -11,7 +11,15 @@ from enrollkit import DynamoDBPersistence, InMemoryPersistence, KeyPair
 from enrollkit.errors import InvalidInput, PersistenceError, TransactionCanceled, TransactionError
 from enrollkit.persistence.base import BasePersistence
 from enrollkit.persistence.indexes import GlobalIndex, SortKeyRange, TableIndexes
-from tests.conftest import ENGINES, drop_tables, endpoint_of, engine_of, engine_param, new_dynamodb
+from tests.conftest import (
+    ENGINES,
+    drop_tables,
+    endpoint_of,
+    engine_of,
+    engine_param,
+    fresh_dynamodb,
+    new_dynamodb,
+)
 
 BY_GROUP = GlobalIndex("by_group", "grp", "rank")
 SLIM = GlobalIndex("slim", "grp", "rank", projection=("label",))
@@ -235,7 +243,7 @@ def test_create_tables_adds_an_index_an_existing_table_lacks(
     """A table made before an index joined the layout gets it from create_tables(), and
     DynamoDB fills it from the items already there."""
     endpoint = endpoint_of(request, "dynamodb_local")
-    before = new_dynamodb(endpoint, indexes=TableIndexes())
+    before = fresh_dynamodb(endpoint, indexes=TableIndexes())
     try:
         put(before, "old", "g", "1")
         after = DynamoDBPersistence(
