@@ -67,7 +67,7 @@ class Endpoint(Protocol):
 def moto() -> Iterator[moto_server.MotoServer]:
     server = moto_server.start()
     _ENGINE_BY_URL[server.endpoint_url] = "moto"
-    TABLES.remake_written_tables(server.endpoint_url)
+    TABLES.serve(server.endpoint_url, remake_written_tables=True)
     yield server
     server.stop()
 
@@ -81,6 +81,23 @@ def dynamodb_local_server() -> Iterator[dynamodb_local.DynamoDBLocal]:
         pytest.skip(reason)
     server = dynamodb_local.start()
     _ENGINE_BY_URL[server.endpoint_url] = "dynamodb_local"
+    TABLES.serve(server.endpoint_url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def idle_dynamodb_local(
+    dynamodb_local_server: dynamodb_local.DynamoDBLocal,
+) -> Iterator[dynamodb_local.DynamoDBLocal]:
+    """A second DynamoDB Local of the worker's own, for the few tests that wait on its
+    background jobs (index creation, TTL deletion): it runs them on ten threads, and every
+    table with TTL on holds one for ten seconds at a time, so on the shared instance they
+    can wait minutes behind other tests' tables. (Requesting the shared one first makes it
+    skip, or fail under CI, just as the shared one does.)"""
+    server = dynamodb_local.start()
+    _ENGINE_BY_URL[server.endpoint_url] = "dynamodb_local"
+    TABLES.serve(server.endpoint_url)
     yield server
     server.stop()
 
@@ -100,6 +117,15 @@ def endpoint_of(request: pytest.FixtureRequest, engine: str) -> Endpoint:
     fixture = "moto" if engine == "moto" else "dynamodb_local_server"
     endpoint: Endpoint = request.getfixturevalue(fixture)
     return endpoint
+
+
+def idle_if_dynamodb_local(request: pytest.FixtureRequest, endpoint: Endpoint) -> Endpoint:
+    """``endpoint``, or on DynamoDB Local the worker's idle instance (``idle_dynamodb_local``),
+    for a test that waits on DynamoDB Local's background jobs."""
+    if engine_of(endpoint) != "dynamodb_local":
+        return endpoint
+    idle: Endpoint = request.getfixturevalue("idle_dynamodb_local")
+    return idle
 
 
 def engine_of(store: object) -> str:
@@ -154,11 +180,13 @@ def drop_tables(persistence: DynamoDBPersistence) -> None:
 
 @pytest.fixture(autouse=True)
 def _tables_back_to_the_pool() -> Iterator[None]:
-    """Pooled tables a test leased and did not give back go back when it ends (those a
-    wider-scoped fixture holds stay with it)."""
+    """When a test ends, the pooled tables it leased and did not give back go back, and the
+    tables it created on the test servers are deleted (those of wider-scoped fixtures stay)."""
     held = TABLES.leased()
+    made = TABLES.made()
     yield
     TABLES.give_back_all(keep=held)
+    TABLES.delete_made_since(made)
 
 
 @pytest.fixture(params=["memory", *(engine_param(engine) for engine in ENGINES)])

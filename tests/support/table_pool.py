@@ -22,7 +22,9 @@ table names per (endpoint, index layout) and hands it out again, empty:
 
 Every lease therefore starts from two empty tables with the layout it asked for, as freshly
 created ones would. Tests about the tables themselves (their streams, indexes added later)
-create their own with ``tests.conftest.fresh_dynamodb``.
+create their own with ``tests.conftest.fresh_dynamodb``, or by any other means: whatever
+tables a test creates on the test servers are deleted when it ends (:meth:`TablePool.made`,
+:meth:`TablePool.delete_made_since`), so that they do not pile up either.
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import ClientError
@@ -75,14 +79,19 @@ class TablePool:
         self._leased: dict[str, _Pair] = {}  # by table name, both tables of each pair
         self._changed: set[str] = set()  # leased tables a layout call named
         self._written: set[str] = set()  # leased tables a write call named
+        self._servers: set[str] = set()  # the test servers' endpoints
         self._remade_when_written: set[str] = set()  # endpoints (moto's)
+        self._made: list[tuple[str, str]] = []  # (endpoint, table) tests created, in order
         self._admins: dict[str, Any] = {}
         self._serial = itertools.count()
         self._tag = uuid.uuid4().hex[:8]
 
-    def remake_written_tables(self, endpoint_url: str) -> None:
-        """On this endpoint, make a table written to again instead of emptying it (moto)."""
-        self._remade_when_written.add(endpoint_url)
+    def serve(self, endpoint_url: str, *, remake_written_tables: bool = False) -> None:
+        """A test server's endpoint. With ``remake_written_tables`` (moto), a table written
+        to is made again rather than emptied."""
+        self._servers.add(endpoint_url)
+        if remake_written_tables:
+            self._remade_when_written.add(endpoint_url)
 
     def lease(self, endpoint_url: str, indexes: TableIndexes | None = None) -> DynamoDBPersistence:
         """Two empty tables with ``indexes`` (enrollkit's own when None), on a new client."""
@@ -128,6 +137,18 @@ class TablePool:
         for table_name in sorted(set(self._leased) - set(keep)):
             self.give_back(table_name)
 
+    def made(self) -> int:
+        """A mark: how many tables tests have created on the test servers so far."""
+        self._watch_default_session()
+        return len(self._made)
+
+    def delete_made_since(self, mark: int) -> None:
+        """Delete the tables tests created on the test servers since ``mark``."""
+        made, self._made[mark:] = self._made[mark:], []
+        for endpoint_url, table_name in made:
+            with contextlib.suppress(ClientError):  # deleted already, or its server gone
+                self._admin(endpoint_url).delete_table(TableName=table_name)
+
     # -- watching the tests' calls -----------------------------------------------------------
 
     def _watch_default_session(self) -> None:
@@ -138,8 +159,19 @@ class TablePool:
             boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register(
-            "before-parameter-build.dynamodb", self._note_call, unique_id=__name__
+            "before-parameter-build.dynamodb", self._note_call, unique_id=f"{__name__}.calls"
         )
+        boto3.DEFAULT_SESSION.events.register(
+            "before-call.dynamodb.CreateTable",
+            self._note_creation,
+            unique_id=f"{__name__}.creations",
+        )
+
+    def _note_creation(self, params: Mapping[str, Any], **_: object) -> None:
+        url = urlsplit(str(params["url"]))
+        endpoint_url = f"{url.scheme}://{url.netloc}"
+        if endpoint_url in self._servers:
+            self._made.append((endpoint_url, str(json.loads(params["body"])["TableName"])))
 
     def _note_call(self, model: Any, params: Mapping[str, Any], **_: object) -> None:
         if model.name in READ_CALLS or model.name.startswith(("Describe", "List")):
