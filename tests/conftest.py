@@ -63,6 +63,52 @@ class Endpoint(Protocol):
     endpoint_url: str
 
 
+# -- scheduling -------------------------------------------------------------------------------
+
+# The slowest tests, slowest first (measured: `pytest --durations=30`). They are started
+# before all others, so that none of them starts last and keeps one worker busy after the
+# others have run dry; xdist then hands out the rest one at a time (`--maxschedchunk 1`).
+SLOWEST_FIRST = tuple(
+    f"tests/{test}"
+    for test in (
+        "test_faults.py::test_state_machine_under_faults[moto]",
+        "test_state_machine.py::test_state_machine_dynamodb[moto]",
+        "test_faults.py::test_state_machine_under_faults[dynamodb_local]",
+        "test_lifecycle_state_machine.py::test_lifecycle_state_machine_dynamodb[moto]",
+        "test_lifecycle_state_machine.py::test_lifecycle_state_machine_dynamodb[dynamodb_local]",
+        "test_create_tables.py::test_an_existing_table_without_ttl_gets_it[dynamodb_local]",
+        "test_state_machine.py::test_state_machine_dynamodb[dynamodb_local]",
+        "test_delivery.py::test_nothing_is_delivered_for_a_canceled_enrollment[moto]",
+        "test_lifecycle_state_machine.py::test_lifecycle_state_machine_embedded",
+        "test_delivery.py::test_after_an_outage_of_any_length_everything_missed_is_delivered[moto]",
+        "test_delivery.py::test_each_event_is_delivered_once[moto]",
+        "test_state_machine.py::test_state_machine_embedded",
+        "test_delivery.py::test_each_event_is_delivered_once[dynamodb_local]",
+        "test_delivery.py::test_nothing_is_delivered_for_a_canceled_enrollment[dynamodb_local]",
+    )
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {nodeid: position for position, nodeid in enumerate(SLOWEST_FIRST)}
+    slowest = sorted((item for item in items if item.nodeid in rank), key=lambda i: rank[i.nodeid])
+    others = [item for item in items if item.nodeid not in rank]
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    items[:] = [*_balanced_start(slowest, workers), *others]
+
+
+def _balanced_start(slowest: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """xdist's load scheduling hands each worker two tests to start with (worker k the k-th
+    pair): pair the slowest with the least slow of the first 2 * workers tests."""
+    first, rest = slowest[: 2 * workers], slowest[2 * workers :]
+    pairs = [(first[k], first[len(first) - 1 - k]) for k in range(len(first) // 2)]
+    ordered = [item for pair in pairs for item in pair]
+    if len(first) % 2:
+        ordered.append(first[len(first) // 2])
+    return [*ordered, *rest]
+
+
 @pytest.fixture(scope="session")
 def moto() -> Iterator[moto_server.MotoServer]:
     server = moto_server.start()
