@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from enrollkit import DynamoDBPersistence
 from enrollkit.layout.table import PARTITION_KEY, SORT_KEY
@@ -51,10 +51,9 @@ REGION = "us-east-1"
 BATCH = 25
 # The calls that change a table itself rather than its items.
 LAYOUT_CALLS = frozenset({"CreateTable", "DeleteTable", "UpdateTable", "UpdateTimeToLive"})
-# The calls that change neither (any other call naming a table counts as a write to it).
-READ_CALLS = frozenset(
-    {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "DescribeTimeToLive"}
-)
+# The calls that change neither, besides Describe* and List* (any other call naming a table
+# counts as a write to it).
+READ_CALLS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
 
 
 @dataclass
@@ -146,7 +145,7 @@ class TablePool:
         """Delete the tables tests created on the test servers since ``mark``."""
         made, self._made[mark:] = self._made[mark:], []
         for endpoint_url, table_name in made:
-            with contextlib.suppress(ClientError):  # deleted already, or its server gone
+            with contextlib.suppress(ClientError, BotoCoreError):  # deleted already, or gone
                 self._admin(endpoint_url).delete_table(TableName=table_name)
 
     # -- watching the tests' calls -----------------------------------------------------------
@@ -216,7 +215,7 @@ class TablePool:
                     emptied = self._delete_items(admin, name)
                 if not emptied:
                     self._remake(pair, name)
-        except ClientError:
+        except (ClientError, BotoCoreError):
             return False
         return True
 
@@ -261,7 +260,7 @@ class TablePool:
     def _delete(self, pair: _Pair) -> None:
         admin = self._admin(pair.endpoint_url)
         for name in pair.names:
-            with contextlib.suppress(ClientError):
+            with contextlib.suppress(ClientError, BotoCoreError):
                 admin.delete_table(TableName=name)
 
     def _admin(self, endpoint_url: str) -> Any:
