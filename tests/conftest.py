@@ -25,6 +25,7 @@ from enrollkit import (
 from enrollkit.persistence.base import BasePersistence
 from enrollkit.persistence.indexes import TableIndexes
 from tests.support import dynamodb_local, moto_server
+from tests.support.table_pool import TABLES
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -62,10 +63,57 @@ class Endpoint(Protocol):
     endpoint_url: str
 
 
+# -- scheduling -------------------------------------------------------------------------------
+
+# The slowest tests, slowest first (measured: `pytest --durations=30`). They are started
+# before all others, so that none of them starts last and keeps one worker busy after the
+# others have run dry; xdist then hands out the rest one at a time (`--maxschedchunk 1`).
+SLOWEST_FIRST = tuple(
+    f"tests/{test}"
+    for test in (
+        "test_faults.py::test_state_machine_under_faults[moto]",
+        "test_state_machine.py::test_state_machine_dynamodb[moto]",
+        "test_faults.py::test_state_machine_under_faults[dynamodb_local]",
+        "test_lifecycle_state_machine.py::test_lifecycle_state_machine_dynamodb[moto]",
+        "test_lifecycle_state_machine.py::test_lifecycle_state_machine_dynamodb[dynamodb_local]",
+        "test_create_tables.py::test_an_existing_table_without_ttl_gets_it[dynamodb_local]",
+        "test_state_machine.py::test_state_machine_dynamodb[dynamodb_local]",
+        "test_delivery.py::test_nothing_is_delivered_for_a_canceled_enrollment[moto]",
+        "test_lifecycle_state_machine.py::test_lifecycle_state_machine_embedded",
+        "test_delivery.py::test_after_an_outage_of_any_length_everything_missed_is_delivered[moto]",
+        "test_delivery.py::test_each_event_is_delivered_once[moto]",
+        "test_state_machine.py::test_state_machine_embedded",
+        "test_delivery.py::test_each_event_is_delivered_once[dynamodb_local]",
+        "test_delivery.py::test_nothing_is_delivered_for_a_canceled_enrollment[dynamodb_local]",
+    )
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {nodeid: position for position, nodeid in enumerate(SLOWEST_FIRST)}
+    slowest = sorted((item for item in items if item.nodeid in rank), key=lambda i: rank[i.nodeid])
+    others = [item for item in items if item.nodeid not in rank]
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    items[:] = [*_balanced_start(slowest, workers), *others]
+
+
+def _balanced_start(slowest: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """xdist's load scheduling hands each worker two tests to start with (worker k the k-th
+    pair): pair the slowest with the least slow of the first 2 * workers tests."""
+    first, rest = slowest[: 2 * workers], slowest[2 * workers :]
+    pairs = [(first[k], first[len(first) - 1 - k]) for k in range(len(first) // 2)]
+    ordered = [item for pair in pairs for item in pair]
+    if len(first) % 2:
+        ordered.append(first[len(first) // 2])
+    return [*ordered, *rest]
+
+
 @pytest.fixture(scope="session")
 def moto() -> Iterator[moto_server.MotoServer]:
     server = moto_server.start()
     _ENGINE_BY_URL[server.endpoint_url] = "moto"
+    TABLES.serve(server.endpoint_url, remake_written_tables=True)
     yield server
     server.stop()
 
@@ -79,6 +127,23 @@ def dynamodb_local_server() -> Iterator[dynamodb_local.DynamoDBLocal]:
         pytest.skip(reason)
     server = dynamodb_local.start()
     _ENGINE_BY_URL[server.endpoint_url] = "dynamodb_local"
+    TABLES.serve(server.endpoint_url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def idle_dynamodb_local(
+    dynamodb_local_server: dynamodb_local.DynamoDBLocal,
+) -> Iterator[dynamodb_local.DynamoDBLocal]:
+    """A second DynamoDB Local of the worker's own, for the few tests that wait on its
+    background jobs (index creation, TTL deletion): it runs them on ten threads, and every
+    table with TTL on holds one for ten seconds at a time, so on the shared instance they
+    can wait minutes behind other tests' tables. (Requesting the shared one first makes it
+    skip, or fail under CI, just as the shared one does.)"""
+    server = dynamodb_local.start()
+    _ENGINE_BY_URL[server.endpoint_url] = "dynamodb_local"
+    TABLES.serve(server.endpoint_url)
     yield server
     server.stop()
 
@@ -100,6 +165,15 @@ def endpoint_of(request: pytest.FixtureRequest, engine: str) -> Endpoint:
     return endpoint
 
 
+def idle_if_dynamodb_local(request: pytest.FixtureRequest, endpoint: Endpoint) -> Endpoint:
+    """``endpoint``, or on DynamoDB Local the worker's idle instance (``idle_dynamodb_local``),
+    for a test that waits on DynamoDB Local's background jobs."""
+    if engine_of(endpoint) != "dynamodb_local":
+        return endpoint
+    idle: Endpoint = request.getfixturevalue("idle_dynamodb_local")
+    return idle
+
+
 def engine_of(store: object) -> str:
     """``memory``, ``moto`` or ``dynamodb_local``: which engine a test's store (or endpoint)
     runs on."""
@@ -118,7 +192,15 @@ _ENGINE_BY_URL: dict[str, str] = {}
 
 
 def new_dynamodb(server: Endpoint, indexes: TableIndexes | None = None) -> DynamoDBPersistence:
-    """Fresh, uniquely named tables on a shared DynamoDB endpoint."""
+    """Two empty tables on a shared DynamoDB endpoint, for one test: the worker's pair for
+    this layout, emptied after its last use, or a new one (tests/support/table_pool.py).
+    They go back to the pool with drop_tables(), or when the test ends."""
+    return TABLES.lease(server.endpoint_url, indexes)
+
+
+def fresh_dynamodb(server: Endpoint, indexes: TableIndexes | None = None) -> DynamoDBPersistence:
+    """Newly created, uniquely named tables: for tests about the tables themselves (their
+    streams, indexes added later), which a reused pair would not show as new ones do."""
     suffix = uuid.uuid4().hex[:8]
     persistence = DynamoDBPersistence(
         f"enrollments-{suffix}",
@@ -132,10 +214,25 @@ def new_dynamodb(server: Endpoint, indexes: TableIndexes | None = None) -> Dynam
 
 
 def drop_tables(persistence: DynamoDBPersistence) -> None:
-    """Delete a test's tables: both engines slow down as tables pile up."""
+    """Done with a test's tables: a pooled pair goes back to the pool (emptied); fresh tables
+    are deleted (both engines slow down as tables pile up)."""
+    if TABLES.owns(persistence.table_name):
+        TABLES.give_back(persistence.table_name)
+        return
     for table_name in (persistence.table_name, persistence.order_table_name):
         with contextlib.suppress(Exception):
             persistence.client.delete_table(TableName=table_name)
+
+
+@pytest.fixture(autouse=True)
+def _tables_back_to_the_pool() -> Iterator[None]:
+    """When a test ends, the pooled tables it leased and did not give back go back, and the
+    tables it created on the test servers are deleted (those of wider-scoped fixtures stay)."""
+    held = TABLES.leased()
+    made = TABLES.made()
+    yield
+    TABLES.give_back_all(keep=held)
+    TABLES.delete_made_since(made)
 
 
 @pytest.fixture(params=["memory", *(engine_param(engine) for engine in ENGINES)])

@@ -18,6 +18,8 @@ from enrollkit.cli import main
 from tests.support.lifecycle import enroll_one, status
 from tests.support.moto_server import MotoServer
 
+pytestmark = pytest.mark.moto
+
 
 @pytest.fixture
 def store(moto: MotoServer) -> DynamoDBPersistence:

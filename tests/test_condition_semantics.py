@@ -8,6 +8,7 @@ comparison except ``<>``; values of different types are never equal nor ordered.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from boto3.dynamodb.conditions import Attr, ConditionBase
 from enrollkit import InMemoryPersistence, KeyPair
 from enrollkit.errors import TransactionCanceled, TransactionError
 from enrollkit.persistence.base import BasePersistence
-from tests.conftest import ENGINES, endpoint_of, engine_of, engine_param, new_dynamodb
+from tests.conftest import ENGINES, drop_tables, endpoint_of, engine_of, engine_param, new_dynamodb
 
 ITEM: dict[str, Any] = {
     "id": "item",
@@ -257,15 +258,17 @@ MOTO_CODE_BUGS = {
 
 
 @pytest.fixture(scope="module", params=["memory", *(engine_param(e) for e in ENGINES)])
-def store(request: pytest.FixtureRequest) -> BasePersistence:
+def store(request: pytest.FixtureRequest) -> Iterator[BasePersistence]:
     """One store per backend for the whole module: the checks only read."""
-    persistence: BasePersistence
     if request.param == "memory":
-        persistence = InMemoryPersistence()
-    else:
-        persistence = new_dynamodb(endpoint_of(request, request.param))
+        memory = InMemoryPersistence()
+        memory.put_item(ITEM)
+        yield memory
+        return
+    persistence = new_dynamodb(endpoint_of(request, request.param))
     persistence.put_item(ITEM)
-    return persistence
+    yield persistence
+    drop_tables(persistence)
 
 
 def is_moto(store: BasePersistence) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from enrollkit import DynamoDBPersistence, PersistenceError, TableLayoutMismatch
-from tests.conftest import Endpoint
+from tests.conftest import Endpoint, idle_if_dynamodb_local
 
 KEY = {
     "KeySchema": [
@@ -142,9 +142,12 @@ def test_an_existing_table_of_another_layout_is_refused_and_left_alone(
     assert ttl_of(store, store.table_name) == ttl_before  # nothing changed
 
 
-def test_an_existing_table_without_ttl_gets_it(dynamodb_endpoint: Endpoint) -> None:
-    """As left by a create_tables() interrupted before it enabled TTL: finished, not refused."""
-    store = fresh(dynamodb_endpoint)
+def test_an_existing_table_without_ttl_gets_it(
+    dynamodb_endpoint: Endpoint, request: pytest.FixtureRequest
+) -> None:
+    """As left by a create_tables() interrupted before it enabled TTL: finished, not refused.
+    (Its seven indexes are added one by one, each by a DynamoDB Local background job.)"""
+    store = fresh(idle_if_dynamodb_local(request, dynamodb_endpoint))
     store.client.create_table(
         TableName=store.table_name, BillingMode="PAY_PER_REQUEST", **KEY, **STREAM
     )

@@ -34,7 +34,7 @@ from enrollkit.persistence.base import BasePersistence
 from enrollkit.persistence.indexes import TableIndexes
 from enrollkit.persistence.streams import ttl_removal_record
 from enrollkit.transaction.operations import Operation
-from tests.conftest import Endpoint, drop_tables, new_dynamodb
+from tests.conftest import Endpoint, drop_tables, fresh_dynamodb
 from tests.support.lifecycle import (
     Recorder,
     by_sk,
@@ -486,7 +486,7 @@ def test_the_embedded_ttl_sweep_feeds_the_stream_consumer(now: datetime) -> None
 
 @pytest.mark.dynamodb_local
 def test_dynamodb_locals_ttl_deletion_is_delivered_from_its_stream(
-    dynamodb_local_server: Endpoint,
+    idle_dynamodb_local: Endpoint,
 ) -> None:
     """DynamoDB Local really runs TTL: an item whose ttl is before the real clock is
     deleted within seconds, and its stream carries the REMOVE by the DynamoDB service. Read
@@ -498,16 +498,19 @@ def test_dynamodb_locals_ttl_deletion_is_delivered_from_its_stream(
     ALL or INCLUDE, was still there after two minutes, while the same item in a table
     without GSIs was gone in seconds). DynamoDB's TTL deletes from tables with GSIs and
     propagates the deletion to them (AWS Developer Guide, "Time to Live": "items deleted by
-    TTL are also removed from any local or global secondary indexes")."""
+    TTL are also removed from any local or global secondary indexes").
+
+    On the worker's idle DynamoDB Local: the TTL job for this table must get one of the
+    instance's job threads (see ``idle_dynamodb_local``)."""
     import boto3
 
-    store = new_dynamodb(dynamodb_local_server, indexes=TableIndexes())
+    store = fresh_dynamodb(idle_dynamodb_local, indexes=TableIndexes())  # its own stream
     try:
         real_now = datetime.now(timezone.utc)
         enroll_one(store, real_now - 2 * DAY, access_period=1)  # expired a day ago
         streams = boto3.client(
             "dynamodbstreams",
-            endpoint_url=dynamodb_local_server.endpoint_url,
+            endpoint_url=idle_dynamodb_local.endpoint_url,
             region_name="us-east-1",
         )
         arn = store.client.describe_table(TableName=store.table_name)["Table"]["LatestStreamArn"]

@@ -88,6 +88,11 @@ def _pages() -> dict[str, list[CodeExample]]:
 PAGES = _pages()
 
 
+def _uses_dynamodb(page: str) -> bool:
+    """A page whose examples reach DynamoDB: they run against a moto server."""
+    return any("DynamoDBPersistence" in example.source for example in PAGES[page])
+
+
 @pytest.fixture(scope="module")
 def docs_moto() -> Iterator[moto_server.MotoServer]:
     """A moto server for the docs alone, so that resetting it between pages touches no
@@ -105,7 +110,13 @@ def test_every_page_with_code_is_collected() -> None:
     assert sum(len(examples) for examples in PAGES.values()) >= 20
 
 
-@pytest.mark.parametrize("page", sorted(PAGES))
+@pytest.mark.parametrize(
+    "page",
+    [
+        pytest.param(page, marks=[pytest.mark.moto] if _uses_dynamodb(page) else [])
+        for page in sorted(PAGES)
+    ],
+)
 def test_examples_run(
     page: str,
     eval_example: EvalExample,
@@ -116,7 +127,7 @@ def test_examples_run(
     examples = PAGES[page]
     eval_example.set_config(line_length=100)
     endpoint = LOCAL_ENDPOINT
-    if any("DynamoDBPersistence" in example.source for example in examples):
+    if _uses_dynamodb(page):
         server: moto_server.MotoServer = request.getfixturevalue("docs_moto")
         server.reset()
         endpoint = server.endpoint_url

@@ -11,7 +11,16 @@ from enrollkit import DynamoDBPersistence, InMemoryPersistence, KeyPair
 from enrollkit.errors import InvalidInput, PersistenceError, TransactionCanceled, TransactionError
 from enrollkit.persistence.base import BasePersistence
 from enrollkit.persistence.indexes import GlobalIndex, SortKeyRange, TableIndexes
-from tests.conftest import ENGINES, drop_tables, endpoint_of, engine_of, engine_param, new_dynamodb
+from tests.conftest import (
+    ENGINES,
+    Endpoint,
+    drop_tables,
+    endpoint_of,
+    engine_of,
+    engine_param,
+    fresh_dynamodb,
+    new_dynamodb,
+)
 
 BY_GROUP = GlobalIndex("by_group", "grp", "rank")
 SLIM = GlobalIndex("slim", "grp", "rank", projection=("label",))
@@ -229,13 +238,15 @@ def test_bad_queries_are_refused(store: BasePersistence) -> None:
         store.query_index("nope", "g")
 
 
+@pytest.mark.dynamodb_local
 def test_create_tables_adds_an_index_an_existing_table_lacks(
-    request: pytest.FixtureRequest,
+    idle_dynamodb_local: Endpoint,
 ) -> None:
     """A table made before an index joined the layout gets it from create_tables(), and
-    DynamoDB fills it from the items already there."""
-    endpoint = endpoint_of(request, "dynamodb_local")
-    before = new_dynamodb(endpoint, indexes=TableIndexes())
+    DynamoDB fills it from the items already there (a DynamoDB Local background job: on
+    an instance of the test's own, see ``idle_dynamodb_local``)."""
+    endpoint = idle_dynamodb_local
+    before = fresh_dynamodb(endpoint, indexes=TableIndexes())
     try:
         put(before, "old", "g", "1")
         after = DynamoDBPersistence(

@@ -43,6 +43,7 @@ from tests.conftest import (
     OTHER_TENANT,
     TENANT,
     Endpoint,
+    drop_tables,
     is_dynamodb_local,
     new_dynamodb,
 )
@@ -340,8 +341,7 @@ class EnrollmentMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         if isinstance(self.persistence, DynamoDBPersistence):
-            for name in (self.persistence.table_name, self.persistence.order_table_name):
-                self.persistence.client.delete_table(TableName=name)
+            drop_tables(self.persistence)
 
 
 def test_state_machine_embedded() -> None:
