@@ -42,6 +42,10 @@ def is_schedule(sk: str) -> bool:
     return sk.startswith(PREFIX)
 
 
+_EVENT_SORT_KEYS = frozenset(event.value for event in LifecycleEvent)
+_SORTED_EVENT_SORT_KEYS = tuple(sorted(_EVENT_SORT_KEYS))
+
+
 def every_event_key(enrollment_id: str, read_sort_keys: Iterable[str]) -> list[KeyPair]:
     """The keys of every event item an enrollment may have, in sort key order: each
     LifecycleEvent's, and any other schedule item among ``read_sort_keys`` (one of an
@@ -49,10 +53,6 @@ def every_event_key(enrollment_id: str, read_sort_keys: Iterable[str]) -> list[K
     others = [sk for sk in read_sort_keys if is_schedule(sk) and sk not in _EVENT_SORT_KEYS]
     sort_keys = sorted({*_EVENT_SORT_KEYS, *others}) if others else _SORTED_EVENT_SORT_KEYS
     return [key(enrollment_id, sk) for sk in sort_keys]
-
-
-_EVENT_SORT_KEYS = frozenset(event.value for event in LifecycleEvent)
-_SORTED_EVENT_SORT_KEYS = tuple(sorted(_EVENT_SORT_KEYS))
 
 
 @dataclass(frozen=True)

@@ -72,17 +72,17 @@ class _Table:
         request), and tell whether one has another type than a string (that operation's
         cancellation reason, decided after the conditions). Stored items hold only string
         index keys, so an update's assigned ``attributes`` decide it for its whole item."""
-        mismatch = False
-        for name in self._index_keys.intersection(attributes):
-            value = attributes[name]
-            if not isinstance(value, str):
-                mismatch = True
-            # An ASCII string of 1..1,024 characters fits every index key: only another
-            # value needs the indexes' own checks (which say, in index order, what is wrong).
-            elif not (value.isascii() and 0 < len(value) <= MAX_INDEX_SORT_KEY_BYTES):
-                for index in self.indexes.values():
-                    index.spec.check_values(attributes)
-        return mismatch
+        values = [attributes[name] for name in self._index_keys.intersection(attributes)]
+        # An ASCII string of 1..1,024 characters fits every index key: only another string
+        # needs the indexes' own checks (which say, in index order, what is wrong).
+        if any(
+            isinstance(value, str)
+            and not (value.isascii() and 0 < len(value) <= MAX_INDEX_SORT_KEY_BYTES)
+            for value in values
+        ):
+            for index in self.indexes.values():
+                index.spec.check_values(attributes)
+        return not all(isinstance(value, str) for value in values)
 
     def put(self, item: dict[str, Any]) -> None:
         partition = self._partitions.setdefault(item[PARTITION_KEY], {})
