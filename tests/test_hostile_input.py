@@ -493,11 +493,27 @@ def _changed_in_place(model: BaseModel, field: str, value: object) -> BaseModel:
             course=make_course(),
         ),
         lambda: Enrollment(user=make_user(), course=make_course().model_copy(update={"id": "c#1"})),
+        # A constructed model's bad field in no key (nothing else would catch it).
+        lambda: Enrollment(
+            user=User.model_construct(id="u-1", name="\x00", email="u@example.com"),
+            course=make_course(),
+        ),
+        lambda: Enrollment(
+            user=make_user(),
+            course=Course.model_construct(id="c-1", name="C", access_period=0),
+        ),
         # Validated, then changed in place.
         lambda: _changed_in_place(make_enrollment(), "id", "lock"),
         lambda: Enrollment(user=_changed_in_place(make_user(), "id", "u#2"), course=make_course()),
     ],
-    ids=["constructed-user", "copied-course", "changed-id", "changed-user-id"],
+    ids=[
+        "constructed-user",
+        "copied-course",
+        "constructed-user-name",
+        "constructed-course-period",
+        "changed-id",
+        "changed-user-id",
+    ],
 )
 def test_a_validated_model_is_trusted_only_as_validated(
     store: BasePersistence, build: Callable[[], Enrollment]

@@ -115,6 +115,21 @@ def test_lock_hash_does_not_depend_on_the_concatenation(a: str, b: str, c: str) 
     assert lock_hash(a + b, c) != lock_hash(a, b + c)
 
 
+@given(pairs, st.sampled_from(["NFC", "NFD"]))
+def test_enroll_locks_the_key_lock_hash_names(pair: tuple[str, str], form: str) -> None:
+    """enroll() hashes its validated models' ids without checking them again: the same
+    key as lock_hash() of the ids however they were spelled."""
+    from enrollkit.layout.lock import enrollment_lock_key
+
+    user_id, course_id = (unicodedata.normalize(form, value) for value in pair)
+    assume(max(len(user_id), len(course_id)) <= 256)
+    enrollment = Enrollment(
+        user=User(id=user_id, name="N", email="n@example.com"),
+        course=Course(id=course_id, name="C", access_period=30),
+    )
+    assert enrollment_lock_key(enrollment).sk == lock_hash(user_id, course_id)
+
+
 @given(pairs)
 def test_lock_hash_is_a_short_stable_key(pair: tuple[str, str]) -> None:
     value = lock_hash(*pair)
@@ -294,3 +309,37 @@ def test_stored_instants_read_as_their_strftime_formats(instant: datetime) -> No
     assert due.due_at(instant) == utc.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert due.partition(utc.date(), 7) == utc.strftime("%Y-%m-%d") + "#07"
     assert created_order(instant) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 2),
+        max_value=datetime(8999, 12, 31),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=-3)), timezone(timedelta(hours=9))]
+        ),
+    ),
+    st.text(alphabet="abcdef0123456789-", min_size=1, max_size=40),
+)
+def test_due_index_attributes_are_the_whole_second_and_its_day(
+    instant: datetime, enrollment_id: str
+) -> None:
+    """index_attributes() cuts its partition from the sort key's text and drops the
+    microseconds itself: the same as the day's partition and the TTL's whole second."""
+    from enrollkit.layout import due
+    from enrollkit.timing import whole_seconds
+
+    expected = {
+        due.SHARD: due.partition(due.day_of(instant), due.shard_of(enrollment_id)),
+        due.DUE_AT: due.due_at(whole_seconds(instant)),
+    }
+    assert due.index_attributes(enrollment_id, instant) == expected
+    assert due.index_attributes(enrollment_id, whole_seconds(instant)) == expected
+
+
+def test_a_ttl_is_the_whole_second_even_far_ahead() -> None:
+    """A float timestamp of 2515-01-01T00:00:00.999999 is the next second: the TTL is not."""
+    from enrollkit.timing import ttl
+
+    instant = datetime(2515, 1, 1, 0, 0, 0, 999_999, tzinfo=UTC)
+    assert ttl(instant) == ttl(instant.replace(microsecond=0)) == 17_198_524_800

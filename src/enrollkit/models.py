@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     StrictInt,
     ValidationError,
     model_validator,
@@ -145,7 +146,8 @@ def invalid_input(subject: str, error: ValidationError) -> InvalidInput:
 # Each model instance that pydantic validated, by id: a weak reference to it and its field
 # values as validated. model_construct() and model_copy() build new instances that are not
 # here, and a field changed in place (object.__setattr__) no longer matches its values.
-_VALIDATED: dict[int, tuple[weakref.ref[BaseModel], tuple[Any, ...]]] = {}
+# The models among those values are kept apart, so the check walks only into them.
+_VALIDATED: dict[int, tuple[weakref.ref[BaseModel], tuple[Any, ...], tuple[BaseModel, ...]]] = {}
 
 
 def _forget(key: int) -> Any:
@@ -156,12 +158,15 @@ def was_validated(model: BaseModel) -> bool:
     """Whether ``model`` is exactly as pydantic validated it, and so is every model in it.
     ``False`` means: validate it again (it may have skipped validation)."""
     seen = _VALIDATED.get(id(model))
-    if seen is None or seen[0]() is not model:
+    if seen is None:
+        return False
+    reference, validated_values, nested = seen
+    if reference() is not model:
         return False
     values = tuple(model.__dict__.values())
-    if len(values) != len(seen[1]) or not all(map(operator.is_, values, seen[1])):
+    if len(values) != len(validated_values) or not all(map(operator.is_, values, validated_values)):
         return False
-    return all(was_validated(value) for value in values if isinstance(value, BaseModel))
+    return all(map(was_validated, nested))
 
 
 class _Frozen(BaseModel):
@@ -188,12 +193,20 @@ class _Frozen(BaseModel):
 class _Argument(_Frozen):
     """A model the operations take as an argument: remembered as validated."""
 
-    @model_validator(mode="after")
-    def _remember_validated(self) -> Self:
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_validated(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         # Lets the operations skip validating an argument a second time (was_validated).
-        key = id(self)
-        _VALIDATED[key] = (weakref.ref(self, _forget(key)), tuple(self.__dict__.values()))
-        return self
+        model = handler(data)
+        # An instance given as a field's value comes back as it is, unvalidated (a
+        # model_construct() one too): only a model built from input here was validated.
+        # (An "after" validator runs for both, and so took such an instance as validated.)
+        if model is not data:
+            key = id(model)
+            values = tuple(model.__dict__.values())
+            nested = tuple(value for value in values if isinstance(value, BaseModel))
+            _VALIDATED[key] = (weakref.ref(model, _forget(key)), values, nested)
+        return model
 
 
 class EnrollmentStatus(str, Enum):

@@ -37,6 +37,10 @@ def require_aware(now: datetime | None) -> datetime:
     """
     if now is None:
         return utc_now()
+    # The common case, already UTC (every operation checks its ``now`` again): no
+    # conversion, one range check.
+    if type(now) is datetime and now.tzinfo is timezone.utc and EARLIEST_NOW <= now < LATEST_NOW:
+        return now
     if not isinstance(now, datetime):
         raise InvalidInput(f"now must be a datetime, not {type(now).__name__}")
     if now.tzinfo is None or now.utcoffset() is None:
@@ -55,6 +59,10 @@ def require_aware(now: datetime | None) -> datetime:
 
 def ttl(instant: datetime) -> int:
     """DynamoDB TTL value: whole epoch seconds."""
+    if instant.microsecond:
+        # Whole seconds first: a float timestamp past 2^33 s (the year 2242) rounds
+        # x.999999 s up to the next second.
+        instant = instant.replace(microsecond=0)
     return int(instant.timestamp())
 
 

@@ -67,11 +67,11 @@ def partition(day: date, shard: int) -> str:
 
 
 def index_attributes(enrollment_id: str, instant: datetime) -> dict[str, str]:
-    """The two attributes that put an item into the index at ``instant``."""
-    return {
-        SHARD: partition(day_of(instant), shard_of(enrollment_id)),
-        DUE_AT: due_at(instant),
-    }
+    """The two attributes that put an item into the index at ``instant`` (whole seconds:
+    its microseconds are dropped, as the TTL drops them)."""
+    sort_key = due_at(instant)
+    # The UTC day is the sort key's first ten characters: partition(day_of(instant), ...).
+    return {SHARD: f"{sort_key[:10]}#{shard_of(enrollment_id):02d}", DUE_AT: sort_key}
 
 
 def days(first: date, last: date) -> Iterator[date]:

@@ -19,7 +19,13 @@ from enrollkit.layout.table import (
     key_attributes,
     read,
 )
-from enrollkit.models import LOCK_PARTITION, DeduplicationWindow, KeyPair, validate_identifier
+from enrollkit.models import (
+    LOCK_PARTITION,
+    DeduplicationWindow,
+    Enrollment,
+    KeyPair,
+    validate_identifier,
+)
 from enrollkit.timing import iso, ttl
 
 if TYPE_CHECKING:
@@ -53,12 +59,21 @@ def lock_hash(user_id: str, course_id: str) -> str:
             normalized.append(validate_identifier(value))
         except ValueError as error:
             raise InvalidInput(f"lock_hash: not a valid {name}: {error}") from None
-    encoded = "#".join(normalized).encode()
-    return hashlib.sha256(encoded).hexdigest()
+    return _digest(*normalized)
+
+
+def _digest(user_id: str, course_id: str) -> str:
+    return hashlib.sha256(f"{user_id}#{course_id}".encode()).hexdigest()
 
 
 def lock_key(user_id: str, course_id: str) -> KeyPair:
     return lock_item_key(lock_hash(user_id, course_id))
+
+
+def enrollment_lock_key(enrollment: Enrollment) -> KeyPair:
+    """The lock key of a validated enrollment's (user, course) (``require_instance``):
+    its models checked both ids and hold them in NFC, so they are not checked again."""
+    return KeyPair(LOCK_PARTITION, _digest(enrollment.user.id, enrollment.course.id))
 
 
 def lock_item_key(hash_: str) -> KeyPair:

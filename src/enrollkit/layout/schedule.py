@@ -23,7 +23,7 @@ from enrollkit.layout.table import (
     read_instant,
 )
 from enrollkit.models import Enrollment, KeyPair, LifecycleEvent
-from enrollkit.timing import iso, ttl, whole_seconds
+from enrollkit.timing import iso, ttl
 
 if TYPE_CHECKING:
     from boto3.dynamodb.conditions import ConditionBase
@@ -101,7 +101,7 @@ def scheduled_item(
         **recipient.attributes(),
         CREATE_DATE: iso(now),
         TTL_ATTRIBUTE: ttl(due),
-        **due_index.index_attributes(enrollment_id, whole_seconds(due)),
+        **due_index.index_attributes(enrollment_id, due),
     }
 
 
@@ -109,7 +109,7 @@ def due_changes(enrollment_id: str, due: datetime) -> dict[str, Any]:
     """What moving an existing schedule item to ``due`` sets."""
     return {
         TTL_ATTRIBUTE: ttl(due),
-        **due_index.index_attributes(enrollment_id, whole_seconds(due)),
+        **due_index.index_attributes(enrollment_id, due),
     }
 
 

@@ -172,7 +172,7 @@ def _lock(
     The lock is free when absent or expired: DynamoDB deletes expired items up to
     days late, so an expired lock that still exists must not block.
     """
-    lock_key = lock.lock_key(enrollment.user.id, enrollment.course.id)
+    lock_key = lock.enrollment_lock_key(enrollment)  # enroll() validated the enrollment
     if window is None:  # only check that nobody holds the lock
         transaction.condition(
             key=lock_key, cond=lock.lock_is_free(now), exc_cls=DeduplicationConflictError

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import uuid
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
@@ -85,7 +85,8 @@ class TransactionBuilder:
                 f"a client request token is a string of 1 to {MAX_CLIENT_REQUEST_TOKEN_LENGTH} "
                 "characters (DynamoDB refuses others)"
             )
-        self.client_request_token = client_request_token or str(uuid.uuid4())
+        # 128 random bits as 32 hex digits: a UUID4's randomness, without its slow text form.
+        self.client_request_token = client_request_token or os.urandom(16).hex()
         self._retry_policy = retry_policy or RetryPolicy()
         self._operations: list[Operation] = []
         self._targets: set[tuple[str, str, str]] = set()
@@ -396,6 +397,7 @@ _CONDITION_OPERATORS = frozenset(
 )
 _ATTRIBUTE_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
 MAX_IN_OPERANDS = 100
+_SAFE_INT = 10**38  # ints below this in magnitude have at most 38 digits
 
 
 @functools.cache
@@ -464,7 +466,9 @@ def _check_condition(cond: object) -> None:
     else:
         literals = [o for o in operands[1:] if not isinstance(o, (AttributeBase, ConditionBase))]
     for literal in literals:
-        if type(literal) is str:  # always a DynamoDB string, never a number
+        # A string is always a DynamoDB string; an int of at most 38 digits always a
+        # storable number (a TTL, a count): neither needs serializing to be sure.
+        if type(literal) is str or (type(literal) is int and -_SAFE_INT < literal < _SAFE_INT):
             continue
         try:
             serialize_value(literal)
