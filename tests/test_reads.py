@@ -628,3 +628,28 @@ def test_backfill_puts_original_schedule_items_into_the_due_time_index(
     assert delivered == [original]
     record = get_enrollment(original, persistence_layer=persistence, now=due)
     assert record.status.value == "EXPIRED"
+
+
+def test_a_status_change_keys_the_indexes_by_the_stored_ids_alone() -> None:
+    """The status indexes follow a status change whenever the stored tenant, user and course
+    ids can key them: a user's name or email another writer left unreadable does not stop
+    them (only the ids are checked); an id that cannot key them does."""
+    from enrollkit.layout.enrollment import BY_STATUS, listing_keys_of, status_changes
+
+    root = {
+        "id": "e-1",
+        "sk": "0",
+        "metadata__tenant_id": TENANT.id,
+        "user": {"id": "user-1", "name": " ", "email": "not an email"},
+        "course": {**make_course().model_dump(), "access_period": "ninety"},
+        "status": "PENDING",
+    }
+    changes = status_changes(root, EnrollmentStatus.CANCELED, NOW)
+    assert changes[BY_STATUS] == f"{TENANT.id}#CANCELED"
+
+    unkeyable = {**root, "user": {"id": "user#1", "name": "Ana", "email": "ana@example.com"}}
+    assert BY_STATUS not in status_changes(unkeyable, EnrollmentStatus.CANCELED, NOW)
+    with pytest.raises(UnreadableItem, match="attribute 'user' is not a user: id: must not"):
+        listing_keys_of(unkeyable)
+    with pytest.raises(UnreadableItem, match="attribute 'course' is not a course: id: is int"):
+        listing_keys_of({**root, "course": {"id": 7}})

@@ -327,9 +327,9 @@ class KeyPair(_Frozen):
     sk: str = Field(min_length=1)
 
     def __init__(self, pk: str, sk: str) -> None:
-        # (through a dict: pydantic's mypy plugin types the base's __init__ without fields)
-        fields: dict[str, str] = {"pk": pk, "sk": sk}
-        super().__init__(**fields)
+        # Validated as BaseModel.__init__ validates, without its frame and keyword
+        # packing: an operation builds a dozen keys.
+        self.__pydantic_validator__.validate_python({"pk": pk, "sk": sk}, self_instance=self)
 
     def as_key(self) -> dict[str, str]:
         return {"id": self.pk, "sk": self.sk}

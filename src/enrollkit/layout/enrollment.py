@@ -51,6 +51,7 @@ from enrollkit.models import (
     User,
     Vacancy,
     validate_enrollment_id,
+    validate_identifier,
 )
 from enrollkit.persistence.indexes import (
     MAX_INDEX_PARTITION_KEY_BYTES,
@@ -253,8 +254,8 @@ def listing_keys_of(root: Mapping[str, Any]) -> ListingKeys:
     """The listing keys of a stored root item, or :class:`UnreadableItem`."""
     return ListingKeys(
         tenant_id=read(root, TENANT_ID),
-        user_id=user_of(root).id,
-        course_id=course_of(root).id,
+        user_id=_stored_id(root, USER),
+        course_id=_stored_id(root, COURSE),
         status=status_of(root),
     )
 
@@ -458,6 +459,22 @@ def _stored_model(
         raise UnreadableItem(
             f"item {root.get(PARTITION_KEY)!r}/{ROOT_SK!r}: attribute {attribute!r} is not a "
             f"{attribute}: {_first_error(error)}"
+        ) from None
+
+
+def _stored_id(root: Mapping[str, Any], attribute: str) -> str:
+    """The id in the root item's map ``attribute`` (the user's, the course's), or
+    UnreadableItem: only the id keys the indexes, so only it is checked (not the whole
+    model, as :func:`user_of` does)."""
+    stored = read(root, attribute, Mapping).get("id")
+    try:
+        if not isinstance(stored, str):
+            raise ValueError(f"is {type(stored).__name__}, not a string")
+        return validate_identifier(stored)
+    except ValueError as error:
+        raise UnreadableItem(
+            f"item {root.get(PARTITION_KEY)!r}/{ROOT_SK!r}: attribute {attribute!r} is not a "
+            f"{attribute}: id: {error}"
         ) from None
 
 

@@ -395,6 +395,9 @@ _CONDITION_OPERATORS = frozenset(
         *("attribute_exists", "attribute_not_exists", "attribute_type"),
     }
 )
+_ATTRIBUTE_ONLY_OPERATORS = frozenset({"attribute_exists", "attribute_not_exists"})
+# Operators whose literals must be of some types (checked below); others take any.
+_TYPED_OPERATORS = _ORDERING_OPERATORS | {"begins_with", "attribute_type"}
 _ATTRIBUTE_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
 MAX_IN_OPERANDS = 100
 _SAFE_INT = 10**38  # ints below this in magnitude have at most 38 digits
@@ -455,6 +458,12 @@ def _check_condition(cond: object) -> None:
         for operand in operands:
             _check_condition(operand)
         return
+    if (
+        operator in _ATTRIBUTE_ONLY_OPERATORS
+        and len(operands) == 1
+        and isinstance(operands[0], AttributeBase)
+    ):
+        return  # attribute_exists(a), attribute_not_exists(a): nothing more to check
     if operator == "IN":
         candidates = operands[1]
         if not isinstance(candidates, (list, tuple, set, frozenset)):
@@ -479,6 +488,8 @@ def _check_condition(cond: object) -> None:
                 f"{operator}: DynamoDB's numbers range from 1E{MIN_NUMBER_EXPONENT} to "
                 f"9.99...E+{MAX_NUMBER_EXPONENT} in magnitude"
             )
+    if operator not in _TYPED_OPERATORS:
+        return  # =, <>, IN and contains take a literal of any type
     kinds = [_literal_kind(literal, Binary) for literal in literals]
     if operator in _ORDERING_OPERATORS and not all(k in ("S", "N", "B") for k in kinds):
         raise TransactionError(f"{operator} orders only strings, numbers and binaries")
