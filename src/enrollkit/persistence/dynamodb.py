@@ -711,6 +711,8 @@ def _transact_item(operation: Operation) -> TransactWriteItemTypeDef:
     request: dict[str, Any] = {"TableName": operation.table_name}
     if isinstance(operation, Put):
         request["Item"] = serialize_attributes(operation.item)  # sized by the builder
+        if operation.cond is None:
+            return {"Put": request}  # type: ignore[typeddict-item]  # (most puts: no expressions)
     else:
         request["Key"] = _wire_key(operation.key)
     names: dict[str, str] = {}

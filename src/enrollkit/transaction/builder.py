@@ -107,8 +107,7 @@ class TransactionBuilder:
         exc_cls: type[Exception] | None = None,
         table_name: str | None = None,
     ) -> None:
-        self._ensure_open()
-        pk, sk = _key_of(item)
+        pk, sk = _key_of(item)  # (_add refuses a finished builder)
         put = Put(self._table(table_name), dict(item), cond, self._exc(exc_cls))
         size = item_size(put.item)
         if size > MAX_ITEM_BYTES:
@@ -255,6 +254,8 @@ class TransactionBuilder:
                 return
 
     def _log_outcome(self, outcome: str, attempt: int) -> None:
+        if not logger.isEnabledFor(logging.DEBUG):
+            return  # (not even the fields: every transaction passes here)
         logger.debug(
             "transaction %s: %d operations, %s, attempt %d",
             self.client_request_token,
