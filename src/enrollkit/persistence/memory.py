@@ -11,9 +11,9 @@ import bisect
 import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from enrollkit.errors import (
     CancellationReason,
@@ -35,7 +35,12 @@ from enrollkit.persistence.indexes import (
     TableIndexes,
     check_index_query,
 )
-from enrollkit.persistence.marshal import normalize_attributes, normalize_item, serialize_value
+from enrollkit.persistence.marshal import (
+    normalize_attributes,
+    normalize_item,
+    normalize_plain_attributes,
+    serialize_value,
+)
 from enrollkit.persistence.streams import ttl_removal_record
 from enrollkit.timing import require_aware, ttl
 from enrollkit.transaction.builder import CONDITIONAL_CHECK_FAILED
@@ -57,12 +62,17 @@ class _Table:
         self._partitions: dict[str, dict[str, dict[str, Any]]] = {}
         self.indexes = {spec.name: EmbeddedIndex(spec) for spec in indexes}
         # Most items carry no index key attribute: they skip the indexes' checks and upkeep.
-        self._index_keys = frozenset(
+        self.index_keys = frozenset(
             name for spec in indexes for name in (spec.partition_key, spec.sort_key)
         )
         # Each index by its partition key attribute: an item reaches only the indexes it
         # may be in (a root item 6 of 7, a schedule item 1), not every index.
         self._routes = tuple((spec.partition_key, self.indexes[spec.name]) for spec in indexes)
+        self._routes_by_attribute: dict[str, tuple[EmbeddedIndex, ...]] = {
+            attribute: tuple(index for name, index in self._routes if name == attribute)
+            for attribute, _ in self._routes
+        }
+        self._route_attributes = frozenset(self._routes_by_attribute)
 
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         return self._partitions.get(pk, {}).get(sk)
@@ -72,7 +82,7 @@ class _Table:
         request), and tell whether one has another type than a string (that operation's
         cancellation reason, decided after the conditions). Stored items hold only string
         index keys, so an update's assigned ``attributes`` decide it for its whole item."""
-        values = [attributes[name] for name in self._index_keys.intersection(attributes)]
+        values = [attributes[name] for name in self.index_keys.intersection(attributes)]
         # An ASCII string of 1..1,024 characters fits every index key: only another string
         # needs the indexes' own checks (which say, in index order, what is wrong).
         if any(
@@ -85,16 +95,24 @@ class _Table:
         return not all(isinstance(value, str) for value in values)
 
     def put(self, item: dict[str, Any]) -> None:
-        partition = self._partitions.setdefault(item[PARTITION_KEY], {})
-        old = partition.get(item[SORT_KEY])
-        for attribute, index in self._routes:
-            if old is not None and attribute in old:
-                if attribute in item and index.spec.keys_of(old) == index.spec.keys_of(item):
-                    continue  # its entry stays (a status change keeps the tenant's, ...)
-                index.remove(old)
-            if attribute in item:
-                index.add(item)
-        partition[item[SORT_KEY]] = item
+        sk = item[SORT_KEY]
+        partition = self._partitions.get(item[PARTITION_KEY])
+        if partition is None:
+            partition = self._partitions[item[PARTITION_KEY]] = {}
+        old = partition.get(sk)
+        if old is None:  # a new item: only the indexes keyed by one of its attributes
+            for attribute in self._route_attributes.intersection(item):
+                for index in self._routes_by_attribute[attribute]:
+                    index.add(item)
+        else:
+            for attribute, index in self._routes:
+                if attribute in old:
+                    if attribute in item and index.spec.keys_of(old) == index.spec.keys_of(item):
+                        continue  # its entry stays (a status change keeps the tenant's, ...)
+                    index.remove(old)
+                if attribute in item:
+                    index.add(item)
+        partition[sk] = item
 
     def delete(self, pk: str, sk: str) -> None:
         partition = self._partitions.get(pk)
@@ -231,31 +249,33 @@ class InMemoryPersistence(BasePersistence):
         self, operations: Sequence[Operation], *, client_request_token: str
     ) -> None:
         # Marshal first: a value DynamoDB cannot store is refused before anything is written.
-        payloads = [_prepare(operation) for operation in operations]
+        # (Nothing here reads the store, so it runs outside the lock.)
+        prepared = self._prepared(operations)
+        tables, payloads, keys = prepared.tables, prepared.payloads, prepared.keys
         with self._lock:
-            tables = [self._rows(operation.table_name) for operation in operations]
-            mismatches = [
-                table.check_index_keys(payload)
-                for table, payload in zip(tables, payloads, strict=True)
-            ]
-            if self._already_applied(operations, client_request_token):
+            if client_request_token in self._tokens and self._already_applied(
+                operations, client_request_token
+            ):
                 return
-            keys = [_key_of(operation) for operation in operations]
             current = [table.get(*key) for table, key in zip(tables, keys, strict=True)]
-            if not all(map(_holds, operations, current)):
-                raise TransactionCanceled(reasons=list(map(_reason, operations, current)))
+            for operation, item in zip(operations, current, strict=True):
+                if operation.cond is not None and not condition_holds(operation.cond, item):
+                    raise TransactionCanceled(reasons=list(map(_reason, operations, current)))
             # Every write is computed (and sized) before any is applied: all or nothing.
-            results = list(map(_result, operations, payloads, current))
-            refusals = list(map(_refusal, operations, results, mismatches))
-            if any(refusals):
-                raise TransactionCanceled(
-                    reasons=[
-                        CancellationReason(code="ValidationError", message=refusal)
-                        if refusal
-                        else CancellationReason(code="None")
-                        for refusal in refusals
-                    ]
-                )
+            results = payloads
+            if prepared.updates or any(prepared.mismatches):
+                if prepared.updates:
+                    results = list(map(_result, operations, payloads, current))
+                refusals = list(map(_refusal, operations, results, prepared.mismatches))
+                if any(refusals):
+                    raise TransactionCanceled(
+                        reasons=[
+                            CancellationReason(code="ValidationError", message=refusal)
+                            if refusal
+                            else CancellationReason(code="None")
+                            for refusal in refusals
+                        ]
+                    )
             for operation, table, key, result in zip(
                 operations, tables, keys, results, strict=True
             ):
@@ -264,7 +284,9 @@ class InMemoryPersistence(BasePersistence):
                 elif isinstance(operation, Delete):
                     table.delete(*key)
                 # A ConditionCheck writes nothing.
-            self._remember(operations, client_request_token)
+            self._tokens[client_request_token] = prepared.remembered
+            if len(self._tokens) > REMEMBERED_TOKENS:
+                self._tokens.popitem(last=False)
             self.transactions_committed += 1
 
     # -- TTL ---------------------------------------------------------------------
@@ -320,21 +342,78 @@ class InMemoryPersistence(BasePersistence):
             )
         return True
 
-    def _remember(self, operations: Sequence[Operation], token: str) -> None:
-        self._tokens[token] = tuple(map(_remembered, operations))
-        while len(self._tokens) > REMEMBERED_TOKENS:
-            self._tokens.popitem(last=False)
+    def _prepared(self, operations: Sequence[Operation]) -> _PreparedTransaction:
+        """Each operation's values as DynamoDB would store them, its table and key, whether
+        an index key attribute has another type than a string, and the form its token
+        remembers it by: one pass, with the checks of DynamoDB's request validation."""
+        tables: list[_Table] = []
+        payloads: list[dict[str, Any]] = []
+        keys: list[tuple[str, str]] = []
+        mismatches: list[bool] = []
+        remembered: list[_RememberedOperation] = []
+        updates = False
+        # Every table found and every index key value a short ASCII string (or of another
+        # type): otherwise the checks run again below, in DynamoDB's order, to say what
+        # is wrong first.
+        plain = True
+        for operation in operations:
+            payload, kept = _prepare(operation)
+            if isinstance(operation, Put):
+                key = (payload[PARTITION_KEY], payload[SORT_KEY])
+            else:
+                key = (operation.key.pk, operation.key.sk)
+                updates = updates or isinstance(operation, Update)
+            table = self._tables.get(operation.table_name)
+            mismatch = False
+            if table is None:
+                plain = False
+            elif payload:
+                for name in table.index_keys.intersection(payload):
+                    value = payload[name]
+                    if not isinstance(value, str):
+                        mismatch = True
+                    elif not (value.isascii() and 0 < len(value) <= MAX_INDEX_SORT_KEY_BYTES):
+                        plain = False
+            tables.append(table)  # type: ignore[arg-type]  # checked below when None
+            payloads.append(payload)
+            keys.append(key)
+            mismatches.append(mismatch)
+            shape: list[Any] = []
+            if operation.cond is not None:
+                _condition_shape(operation.cond, shape)
+            removed = operation.remove if isinstance(operation, Update) else ()
+            remembered.append(
+                (type(operation).__name__, operation.table_name, key, kept, removed, tuple(shape))
+            )
+        if not plain:  # an unknown table, or an index key value to check closely
+            tables = [self._rows(operation.table_name) for operation in operations]
+            mismatches = [
+                table.check_index_keys(payload)
+                for table, payload in zip(tables, payloads, strict=True)
+            ]
+        return _PreparedTransaction(tables, payloads, keys, mismatches, tuple(remembered), updates)
+
+
+class _PreparedTransaction(NamedTuple):
+    tables: list[_Table]
+    payloads: list[dict[str, Any]]
+    keys: list[tuple[str, str]]
+    mismatches: list[bool]
+    remembered: _Remembered
+    updates: bool  # whether an operation is an Update (whose result is computed)
 
 
 # What a token's transaction is remembered as, per operation: (kind, table, key, payload,
 # removed names, condition shape), tuples of strings and numbers: the payload's attributes
-# as name, value, name, value, ..., the condition in prefix order. The garbage collector
+# as name, value, name, value, ... (or, when the store's copy holds them as written, that
+# copy: nothing more to build), the condition in prefix order. The garbage collector
 # stops tracking such tuples (never one holding a dict, as a nested map): the operations
 # themselves (with their items, boto3 conditions and KeyPairs) kept over twenty tracked
 # objects alive per transaction, which every full collection walked, 10,000 transactions'
 # worth.
+_RememberedPayload = dict[str, Any] | tuple[Any, ...]
 _RememberedOperation = tuple[
-    str, str, tuple[str, str], tuple[Any, ...], tuple[str, ...], tuple[Any, ...]
+    str, str, tuple[str, str], _RememberedPayload, tuple[str, ...], tuple[Any, ...]
 ]
 _Remembered = tuple[_RememberedOperation, ...]
 
@@ -389,7 +468,11 @@ def _request_fingerprint(remembered: _Remembered) -> tuple[Any, ...]:
 
 def _operation_fingerprint(operation: _RememberedOperation) -> tuple[Any, ...]:
     kind, table_name, key, payload, removed, condition = operation
-    pairs = zip(payload[::2], payload[1::2], strict=True)
+    pairs: Iterable[tuple[str, Any]] = (
+        payload.items()
+        if isinstance(payload, dict)
+        else zip(payload[::2], payload[1::2], strict=True)
+    )
     if kind == "Put":
         canonical: Any = _wire_attributes(dict(pairs))
     else:
@@ -453,18 +536,26 @@ def _refusal(operation: Operation, result: Mapping[str, Any], index_mismatch: bo
     return None
 
 
-def _prepare(operation: Operation) -> dict[str, Any]:
-    """An operation's values as DynamoDB would store them: a copy the store owns.
+def _prepare(operation: Operation) -> tuple[dict[str, Any], _RememberedPayload]:
+    """An operation's values as DynamoDB would store them (a copy the store owns), and its
+    values as written, for its token's memory: the same dict when they are the same (the
+    plain types: no copy to keep), else its attributes flattened (see ``_remembered``).
 
     The builder has checked the request against DynamoDB's limits (item and key sizes,
     operation count), so a put item is not sized again here.
     """
-    if isinstance(operation, Put):
-        return _with_key(normalize_attributes(operation.item))
-    if isinstance(operation, Update):
-        return normalize_attributes(operation.set)
+    if isinstance(operation, (Put, Update)):
+        written = operation.item if isinstance(operation, Put) else operation.set
+        payload = normalize_plain_attributes(written)
+        kept: _RememberedPayload
+        if payload is None:
+            payload = normalize_attributes(written)
+            kept = tuple(itertools.chain.from_iterable(written.items()))
+        else:
+            kept = payload
+        return (_with_key(payload) if isinstance(operation, Put) else payload), kept
     if isinstance(operation, (Delete, ConditionCheck)):
-        return {}
+        return {}, ()
     raise TypeError(f"unknown operation {operation!r}")
 
 
