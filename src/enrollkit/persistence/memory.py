@@ -75,7 +75,8 @@ class _Table:
         self._route_attributes = frozenset(self._routes_by_attribute)
 
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        return self._partitions.get(pk, {}).get(sk)
+        partition = self._partitions.get(pk)
+        return None if partition is None else partition.get(sk)
 
     def check_index_keys(self, attributes: Mapping[str, Any]) -> bool:
         """Refuse, as DynamoDB does, an empty or oversized index key value (the whole
@@ -257,7 +258,7 @@ class InMemoryPersistence(BasePersistence):
                 operations, client_request_token
             ):
                 return
-            current = [table.get(*key) for table, key in zip(tables, keys, strict=True)]
+            current = [table.get(pk, sk) for table, (pk, sk) in zip(tables, keys, strict=True)]
             for operation, item in zip(operations, current, strict=True):
                 if operation.cond is not None and not condition_holds(operation.cond, item):
                     raise TransactionCanceled(reasons=list(map(_reason, operations, current)))
@@ -356,14 +357,29 @@ class InMemoryPersistence(BasePersistence):
         # type): otherwise the checks run again below, in DynamoDB's order, to say what
         # is wrong first.
         plain = True
+        tables_by_name = self._tables
         for operation in operations:
-            payload, kept = _prepare(operation)
-            if isinstance(operation, Put):
-                key = (payload[PARTITION_KEY], payload[SORT_KEY])
+            if isinstance(operation, Put):  # most operations: inline, without _prepare's call
+                written = operation.item
+                payload = normalize_plain_attributes(written)
+                kept: _RememberedPayload
+                if payload is None:
+                    payload = normalize_attributes(written)
+                    kept = tuple(itertools.chain.from_iterable(written.items()))
+                else:
+                    kept = payload
+                key = _with_key(payload)
+                removed: tuple[str, ...] = ()
             else:
+                payload, kept = _prepare(operation)
                 key = (operation.key.pk, operation.key.sk)
-                updates = updates or isinstance(operation, Update)
-            table = self._tables.get(operation.table_name)
+                if isinstance(operation, Update):
+                    updates = True
+                    removed = operation.remove
+                else:
+                    removed = ()
+            table_name = operation.table_name
+            table = tables_by_name.get(table_name)
             mismatch = False
             if table is None:
                 plain = False
@@ -378,12 +394,16 @@ class InMemoryPersistence(BasePersistence):
             payloads.append(payload)
             keys.append(key)
             mismatches.append(mismatch)
-            shape: list[Any] = []
-            if operation.cond is not None:
-                _condition_shape(operation.cond, shape)
-            removed = operation.remove if isinstance(operation, Update) else ()
+            cond = operation.cond
             remembered.append(
-                (type(operation).__name__, operation.table_name, key, kept, removed, tuple(shape))
+                (
+                    type(operation).__name__,
+                    table_name,
+                    key,
+                    kept,
+                    removed,
+                    () if cond is None else _condition_shape(cond),
+                )
             )
         if not plain:  # an unknown table, or an index key value to check closely
             tables = [self._rows(operation.table_name) for operation in operations]
@@ -426,30 +446,34 @@ def _remembered(operation: Operation) -> _RememberedOperation:
     elif isinstance(operation, Update):
         payload = tuple(itertools.chain.from_iterable(operation.set.items()))
         removed = operation.remove
-    shape: list[Any] = []
-    if operation.cond is not None:
-        _condition_shape(operation.cond, shape)
     return (
         type(operation).__name__,
         operation.table_name,
         _key_of(operation),
         payload,
         removed,
-        tuple(shape),
+        () if operation.cond is None else _condition_shape(operation.cond),
     )
 
 
-def _condition_shape(condition: Any, shape: list[Any]) -> None:
-    """Append a condition to ``shape`` in prefix order: operator and operand count, then
-    each operand (an inner condition, ``"attribute", name``, ``"value", literal`` or IN's
+def _condition_shape(condition: Any) -> tuple[Any, ...]:
+    """A condition in prefix order: operator and operand count, then each operand (an
+    inner condition, ``"attribute", name``, ``"value", literal`` or IN's
     ``"values", count, *literals``): what its ConditionExpression is built from."""
-    attribute_base, condition_base = condition_classes()
+    shape: list[Any] = []
+    _append_shape(condition, shape, *condition_classes())
+    return tuple(shape)
+
+
+def _append_shape(
+    condition: Any, shape: list[Any], attribute_base: type[Any], condition_base: type[Any]
+) -> None:
     expression = condition.get_expression()
     operands = expression["values"]
     shape += (expression["operator"], len(operands))
     for operand in operands:
         if isinstance(operand, condition_base):
-            _condition_shape(operand, shape)
+            _append_shape(operand, shape, attribute_base, condition_base)
         elif isinstance(operand, attribute_base):
             shape += ("attribute", operand.name)
         elif isinstance(operand, list):
@@ -553,7 +577,9 @@ def _prepare(operation: Operation) -> tuple[dict[str, Any], _RememberedPayload]:
             kept = tuple(itertools.chain.from_iterable(written.items()))
         else:
             kept = payload
-        return (_with_key(payload) if isinstance(operation, Put) else payload), kept
+        if isinstance(operation, Put):
+            _with_key(payload)
+        return payload, kept
     if isinstance(operation, (Delete, ConditionCheck)):
         return {}, ()
     raise TypeError(f"unknown operation {operation!r}")
@@ -593,14 +619,18 @@ def _result(
 
 
 def _storable(item: Mapping[str, Any]) -> dict[str, Any]:
-    return _with_key(normalize_item(item))
-
-
-def _with_key(stored: dict[str, Any]) -> dict[str, Any]:
-    for name in (PARTITION_KEY, SORT_KEY):
-        if not isinstance(stored.get(name), str) or not stored[name]:
-            raise TransactionError(f"an item needs a non-empty string {name!r}")
+    stored = normalize_item(item)
+    _with_key(stored)
     return stored
+
+
+def _with_key(stored: dict[str, Any]) -> tuple[str, str]:
+    """The item's key, refused unless both its attributes are non-empty strings."""
+    pk, sk = stored.get(PARTITION_KEY), stored.get(SORT_KEY)
+    for name, value in ((PARTITION_KEY, pk), (SORT_KEY, sk)):
+        if not isinstance(value, str) or not value:
+            raise TransactionError(f"an item needs a non-empty string {name!r}")
+    return pk, sk  # type: ignore[return-value]  # both checked above
 
 
 def _copied(value: Any) -> Any:
