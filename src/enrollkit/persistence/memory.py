@@ -102,6 +102,9 @@ class _Table:
             partition = self._partitions[item[PARTITION_KEY]] = {}
         old = partition.get(sk)
         if old is None:  # a new item: only the indexes keyed by one of its attributes
+            if self._route_attributes.isdisjoint(item):
+                partition[sk] = item
+                return
             for attribute in self._route_attributes.intersection(item):
                 for index in self._routes_by_attribute[attribute]:
                     index.add(item)
@@ -383,7 +386,7 @@ class InMemoryPersistence(BasePersistence):
             mismatch = False
             if table is None:
                 plain = False
-            elif payload:
+            elif not table.index_keys.isdisjoint(payload):  # (most items: no index key)
                 for name in table.index_keys.intersection(payload):
                     value = payload[name]
                     if not isinstance(value, str):
