@@ -371,7 +371,11 @@ class InMemoryPersistence(BasePersistence):
                     kept = tuple(itertools.chain.from_iterable(written.items()))
                 else:
                     kept = payload
-                key = _with_key(payload)
+                pk, sk = payload.get(PARTITION_KEY), payload.get(SORT_KEY)
+                if type(pk) is str and pk and type(sk) is str and sk:
+                    key = (pk, sk)
+                else:
+                    key = _with_key(payload)  # (raises, unless a key is a subclass of str)
                 removed: tuple[str, ...] = ()
             else:
                 payload, kept = _prepare(operation)
