@@ -67,10 +67,12 @@ class _Table:
         )
         # Each index by its partition key attribute: an item reaches only the indexes it
         # may be in (a root item 6 of 7, a schedule item 1), not every index.
-        self._routes = tuple((spec.partition_key, self.indexes[spec.name]) for spec in indexes)
+        self._routes = tuple(
+            (spec.partition_key, spec.sort_key, self.indexes[spec.name]) for spec in indexes
+        )
         self._routes_by_attribute: dict[str, tuple[EmbeddedIndex, ...]] = {
-            attribute: tuple(index for name, index in self._routes if name == attribute)
-            for attribute, _ in self._routes
+            attribute: tuple(index for name, _, index in self._routes if name == attribute)
+            for attribute, _, _ in self._routes
         }
         self._route_attributes = frozenset(self._routes_by_attribute)
 
@@ -109,9 +111,13 @@ class _Table:
                 for index in self._routes_by_attribute[attribute]:
                     index.add(item)
         else:
-            for attribute, index in self._routes:
+            for attribute, sort_attribute, index in self._routes:
                 if attribute in old:
-                    if attribute in item and index.spec.keys_of(old) == index.spec.keys_of(item):
+                    if (
+                        attribute in item
+                        and old[attribute] == item[attribute]
+                        and old.get(sort_attribute) == item.get(sort_attribute)
+                    ):
                         continue  # its entry stays (a status change keeps the tenant's, ...)
                     index.remove(old)
                 if attribute in item:
@@ -128,9 +134,10 @@ class _Table:
                 del self._partitions[pk]
 
     def _unindex(self, item: dict[str, Any]) -> None:
-        for attribute, index in self._routes:
-            if attribute in item:
-                index.remove(item)
+        if not self._route_attributes.isdisjoint(item):
+            for attribute in self._route_attributes.intersection(item):
+                for index in self._routes_by_attribute[attribute]:
+                    index.remove(item)
 
     def partition(self, pk: str) -> dict[str, dict[str, Any]]:
         return self._partitions.get(pk, {})
