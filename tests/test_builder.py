@@ -544,6 +544,25 @@ def test_embedded_backend_remembers_tokens_without_tracked_objects() -> None:
     assert (len(gc.get_objects()) - before) / 500 < 8
 
 
+def test_embedded_backend_remembers_a_transaction_in_a_few_tracked_objects_whatever_its_size() -> (
+    None
+):
+    """A token keeps plain payloads by the store's own copies, which a tuple per operation
+    would keep tracked (a tuple holding a dict always is): nine puts then cost nine. The
+    payloads share one tuple per transaction: its new partition and about two more."""
+    store = InMemoryPersistence()
+    with store.transact_writer() as tx:
+        tx.put(item={"id": "warm", "sk": "0"})
+    gc.collect()
+    before = len(gc.get_objects())
+    for n in range(300):
+        with store.transact_writer() as tx:
+            for part in range(9):
+                tx.put(item={"id": f"e{n}", "sk": f"part{part}", "v": part, "s": "text"})
+    gc.collect()
+    assert (len(gc.get_objects()) - before) / 300 < 5
+
+
 def test_embedded_backend_does_not_remember_the_token_of_a_cancelled_transaction() -> None:
     store = InMemoryPersistence()
     store.put_item({"id": "blocker", "sk": "0"})

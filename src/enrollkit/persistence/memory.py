@@ -345,7 +345,7 @@ class InMemoryPersistence(BasePersistence):
         remembered = self._tokens.get(token)
         if remembered is None:
             return False
-        replayed = tuple(map(_remembered, operations))
+        replayed = _remembered(operations)
         if _request_fingerprint(remembered) != _request_fingerprint(replayed):
             raise TransactionError(
                 "this client request token was used for another transaction "
@@ -362,6 +362,7 @@ class InMemoryPersistence(BasePersistence):
         keys: list[tuple[str, str]] = []
         mismatches: list[bool] = []
         remembered: list[_RememberedOperation] = []
+        kept_payloads: list[_RememberedPayload] = []
         updates = False
         # Every table found and every index key value a short ASCII string (or of another
         # type): otherwise the checks run again below, in DynamoDB's order, to say what
@@ -414,18 +415,25 @@ class InMemoryPersistence(BasePersistence):
                     type(operation).__name__,
                     table_name,
                     key,
-                    kept,
                     removed,
                     () if cond is None else _condition_shape(cond),
                 )
             )
+            kept_payloads.append(kept)
         if not plain:  # an unknown table, or an index key value to check closely
             tables = [self._rows(operation.table_name) for operation in operations]
             mismatches = [
                 table.check_index_keys(payload)
                 for table, payload in zip(tables, payloads, strict=True)
             ]
-        return _PreparedTransaction(tables, payloads, keys, mismatches, tuple(remembered), updates)
+        return _PreparedTransaction(
+            tables,
+            payloads,
+            keys,
+            mismatches,
+            (tuple(remembered), tuple(kept_payloads)),
+            updates,
+        )
 
 
 class _PreparedTransaction(NamedTuple):
@@ -437,37 +445,43 @@ class _PreparedTransaction(NamedTuple):
     updates: bool  # whether an operation is an Update (whose result is computed)
 
 
-# What a token's transaction is remembered as, per operation: (kind, table, key, payload,
-# removed names, condition shape), tuples of strings and numbers: the payload's attributes
-# as name, value, name, value, ... (or, when the store's copy holds them as written, that
-# copy: nothing more to build), the condition in prefix order. The garbage collector
-# stops tracking such tuples (never one holding a dict, as a nested map): the operations
-# themselves (with their items, boto3 conditions and KeyPairs) kept over twenty tracked
-# objects alive per transaction, which every full collection walked, 10,000 transactions'
-# worth.
+# What a token's transaction is remembered as: per operation, (kind, table, key, removed
+# names, condition shape), tuples of strings and numbers, the condition in prefix order; and
+# apart from those, each operation's payload: the store's copy when it holds the values as
+# written (nothing more to build), else its attributes as name, value, name, value, ...
+# The garbage collector stops tracking tuples of strings and numbers, but never one holding
+# a dict: so the payloads go in one tuple per transaction, not one per operation. (The
+# operations themselves, with their items, boto3 conditions and KeyPairs, kept over twenty
+# tracked objects alive per transaction, which every full collection walked, 10,000
+# transactions' worth.)
 _RememberedPayload = dict[str, Any] | tuple[Any, ...]
-_RememberedOperation = tuple[
-    str, str, tuple[str, str], _RememberedPayload, tuple[str, ...], tuple[Any, ...]
-]
-_Remembered = tuple[_RememberedOperation, ...]
+_RememberedOperation = tuple[str, str, tuple[str, str], tuple[str, ...], tuple[Any, ...]]
+_Remembered = tuple[tuple[_RememberedOperation, ...], tuple[_RememberedPayload, ...]]
 
 
-def _remembered(operation: Operation) -> _RememberedOperation:
-    payload: tuple[Any, ...] = ()
-    removed: tuple[str, ...] = ()
-    if isinstance(operation, Put):
-        payload = tuple(itertools.chain.from_iterable(operation.item.items()))
-    elif isinstance(operation, Update):
-        payload = tuple(itertools.chain.from_iterable(operation.set.items()))
-        removed = operation.remove
-    return (
-        type(operation).__name__,
-        operation.table_name,
-        _key_of(operation),
-        payload,
-        removed,
-        () if operation.cond is None else _condition_shape(operation.cond),
-    )
+def _remembered(operations: Sequence[Operation]) -> _Remembered:
+    """A replayed request in the form its token remembers: payloads as written."""
+    remembered: list[_RememberedOperation] = []
+    payloads: list[_RememberedPayload] = []
+    for operation in operations:
+        payload: tuple[Any, ...] = ()
+        removed: tuple[str, ...] = ()
+        if isinstance(operation, Put):
+            payload = tuple(itertools.chain.from_iterable(operation.item.items()))
+        elif isinstance(operation, Update):
+            payload = tuple(itertools.chain.from_iterable(operation.set.items()))
+            removed = operation.remove
+        remembered.append(
+            (
+                type(operation).__name__,
+                operation.table_name,
+                _key_of(operation),
+                removed,
+                () if operation.cond is None else _condition_shape(operation.cond),
+            )
+        )
+        payloads.append(payload)
+    return tuple(remembered), tuple(payloads)
 
 
 def _condition_shape(condition: Any) -> tuple[Any, ...]:
@@ -501,11 +515,17 @@ def _request_fingerprint(remembered: _Remembered) -> tuple[Any, ...]:
     as DynamoDB JSON, so ``True`` is not ``1`` and ``1`` is not ``Decimal("1.0")`` (numbers
     are compared as written); set members and map entries in any order. Computed only when
     a token comes back, so a plain commit pays nothing for it."""
-    return tuple(_operation_fingerprint(operation) for operation in remembered)
+    operations, payloads = remembered
+    return tuple(
+        _operation_fingerprint(operation, payload)
+        for operation, payload in zip(operations, payloads, strict=True)
+    )
 
 
-def _operation_fingerprint(operation: _RememberedOperation) -> tuple[Any, ...]:
-    kind, table_name, key, payload, removed, condition = operation
+def _operation_fingerprint(
+    operation: _RememberedOperation, payload: _RememberedPayload
+) -> tuple[Any, ...]:
+    kind, table_name, key, removed, condition = operation
     pairs: Iterable[tuple[str, Any]] = (
         payload.items()
         if isinstance(payload, dict)
