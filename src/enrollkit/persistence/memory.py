@@ -385,20 +385,20 @@ class InMemoryPersistence(BasePersistence):
                 else:
                     key = _with_key(payload)  # (raises, unless a key is a subclass of str)
                 removed: tuple[str, ...] = ()
-            else:
-                payload, kept = _prepare(operation)
+            elif isinstance(operation, (Delete, ConditionCheck)):  # no values
+                payload, kept, removed = {}, (), ()
                 key = (operation.key.pk, operation.key.sk)
-                if isinstance(operation, Update):
-                    updates = True
-                    removed = operation.remove
-                else:
-                    removed = ()
+            else:
+                payload, kept = _prepare(operation)  # an Update (any other kind: TypeError)
+                key = (operation.key.pk, operation.key.sk)
+                updates = True
+                removed = operation.remove
             table_name = operation.table_name
             table = tables_by_name.get(table_name)
             mismatch = False
             if table is None:
                 plain = False
-            elif not table.index_keys.isdisjoint(payload):  # (most items: no index key)
+            elif payload and not table.index_keys.isdisjoint(payload):  # (most: no index key)
                 for name in table.index_keys.intersection(payload):
                     value = payload[name]
                     if not isinstance(value, str):
