@@ -498,16 +498,20 @@ def _append_shape(
 ) -> None:
     expression = condition.get_expression()
     operands = expression["values"]
-    shape += (expression["operator"], len(operands))
+    append = shape.append  # (two appends cost less than a tuple and an extend)
+    append(expression["operator"])
+    append(len(operands))
     for operand in operands:
         if isinstance(operand, condition_base):
             _append_shape(operand, shape, attribute_base, condition_base)
         elif isinstance(operand, attribute_base):
-            shape += ("attribute", operand.name)
+            append("attribute")
+            append(operand.name)
         elif isinstance(operand, list):
             shape += ("values", len(operand), *operand)
         else:
-            shape += ("value", operand)
+            append("value")
+            append(operand)
 
 
 def _request_fingerprint(remembered: _Remembered) -> tuple[Any, ...]:
