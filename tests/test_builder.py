@@ -553,14 +553,17 @@ def test_embedded_backend_remembers_a_transaction_in_a_few_tracked_objects_whate
     store = InMemoryPersistence()
     with store.transact_writer() as tx:
         tx.put(item={"id": "warm", "sk": "0"})
-    gc.collect()
-    before = len(gc.get_objects())
-    for n in range(300):
-        with store.transact_writer() as tx:
-            for part in range(9):
-                tx.put(item={"id": f"e{n}", "sk": f"part{part}", "v": part, "s": "text"})
-    gc.collect()
-    assert (len(gc.get_objects()) - before) / 300 < 5
+    per_transaction = []
+    for batch in range(3):  # the least of three: another thread's objects only add
+        gc.collect()
+        before = len(gc.get_objects())
+        for n in range(100):
+            with store.transact_writer() as tx:
+                for part in range(9):
+                    tx.put(item={"id": f"e{batch}-{n}", "sk": f"p{part}", "v": part, "s": "t"})
+        gc.collect()
+        per_transaction.append((len(gc.get_objects()) - before) / 100)
+    assert min(per_transaction) < 5
 
 
 def test_embedded_backend_does_not_remember_the_token_of_a_cancelled_transaction() -> None:
