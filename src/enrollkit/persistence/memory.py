@@ -370,7 +370,7 @@ class InMemoryPersistence(BasePersistence):
         plain = True
         tables_by_name = self._tables
         for operation in operations:
-            if isinstance(operation, Put):  # most operations: inline, without _prepare's call
+            if isinstance(operation, Put):  # most operations: _marshalled inline, no call
                 written = operation.item
                 payload = normalize_plain_attributes(written)
                 kept: _RememberedPayload
@@ -388,11 +388,13 @@ class InMemoryPersistence(BasePersistence):
             elif isinstance(operation, (Delete, ConditionCheck)):  # no values
                 payload, kept, removed = {}, (), ()
                 key = (operation.key.pk, operation.key.sk)
-            else:
-                payload, kept = _prepare(operation)  # an Update (any other kind: TypeError)
+            elif isinstance(operation, Update):
+                payload, kept = _marshalled(operation.set)
                 key = (operation.key.pk, operation.key.sk)
                 updates = True
                 removed = operation.remove
+            else:
+                raise TypeError(f"unknown operation {operation!r}")
             table_name = operation.table_name
             table = tables_by_name.get(table_name)
             mismatch = False
@@ -598,29 +600,18 @@ def _refusal(operation: Operation, result: Mapping[str, Any], index_mismatch: bo
     return None
 
 
-def _prepare(operation: Operation) -> tuple[dict[str, Any], _RememberedPayload]:
-    """An operation's values as DynamoDB would store them (a copy the store owns), and its
-    values as written, for its token's memory: the same dict when they are the same (the
-    plain types: no copy to keep), else its attributes flattened (see ``_remembered``).
+def _marshalled(written: Mapping[str, Any]) -> tuple[dict[str, Any], _RememberedPayload]:
+    """Values as DynamoDB would store them (a copy the store owns), and as their token
+    remembers them: the same dict when that copy holds them as written (the plain types),
+    else flattened as written (see ``_remembered``).
 
     The builder has checked the request against DynamoDB's limits (item and key sizes,
     operation count), so a put item is not sized again here.
     """
-    if isinstance(operation, (Put, Update)):
-        written = operation.item if isinstance(operation, Put) else operation.set
-        payload = normalize_plain_attributes(written)
-        kept: _RememberedPayload
-        if payload is None:
-            payload = normalize_attributes(written)
-            kept = tuple(itertools.chain.from_iterable(written.items()))
-        else:
-            kept = payload
-        if isinstance(operation, Put):
-            _with_key(payload)
-        return payload, kept
-    if isinstance(operation, (Delete, ConditionCheck)):
-        return {}, ()
-    raise TypeError(f"unknown operation {operation!r}")
+    payload = normalize_plain_attributes(written)
+    if payload is None:
+        return normalize_attributes(written), tuple(itertools.chain.from_iterable(written.items()))
+    return payload, payload
 
 
 def _key_of(operation: Operation) -> tuple[str, str]:
