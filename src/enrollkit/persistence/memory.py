@@ -56,7 +56,9 @@ REMEMBERED_TOKENS = 10_000
 
 class _Table:
     """Items grouped by partition, as DynamoDB stores them: a Query reads one partition.
-    Its global secondary indexes follow every write."""
+    Its global secondary indexes follow every write. A stored item is never changed in
+    place (every write stores a new dict): the token memory keeps some as the requests
+    that wrote them."""
 
     def __init__(self, indexes: Sequence[GlobalIndex] = ()) -> None:
         self._partitions: dict[str, dict[str, dict[str, Any]]] = {}
