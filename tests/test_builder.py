@@ -431,10 +431,11 @@ def test_embedded_backend_refuses_a_token_reused_for_other_operations() -> None:
     [
         (True, 1),
         (1, Decimal("1.0")),
+        (Decimal("1.0"), 1),
         ([1, True], [1, 1]),
         ({"k": False}, {"k": 0}),
     ],
-    ids=["bool-vs-number", "number-as-written", "in-a-list", "in-a-map"],
+    ids=["bool-vs-number", "number-as-written", "stored-otherwise", "in-a-list", "in-a-map"],
 )
 def test_embedded_token_replay_tells_payload_types_apart_as_dynamodb_does(
     first: Any, second: Any
@@ -456,6 +457,29 @@ def test_embedded_token_replay_tells_payload_types_apart_as_dynamodb_does(
         tx.put(item={"id": "v", "sk": "0"}, cond=Attr("v").ne(second))
     assert store.get_item(key("v")) == {"id": "v", "sk": "0", "v": first}
     assert store.transactions_committed == 1
+
+
+def test_embedded_token_replay_is_recognised_after_its_items_changed() -> None:
+    """A token remembers its request, not the items as they are now: later writes to those
+    items (the store's copies a plain request is remembered by) change nothing."""
+    store = InMemoryPersistence()
+    request = {"id": "r", "sk": "0", "m": {"k": ["v"]}, "s": {"a"}}
+
+    def commit() -> None:
+        with store.transact_writer(client_request_token="token-r") as tx:
+            tx.put(item=request, cond=Attr("sk").not_exists())
+            tx.update(key=key("u"), set={"n": 1, "m": {"k": 1}})
+
+    commit()
+    with store.transact_writer() as tx:
+        tx.update(key=key("r"), set={"m": {"k": ["w"]}}, remove=["s"])
+        tx.put(item={"id": "u", "sk": "0", "n": 2})
+    commit()  # a replay: not applied again (its condition would cancel it)
+    assert store.transactions_committed == 2
+    assert store.get_item(key("r")) == {"id": "r", "sk": "0", "m": {"k": ["w"]}}
+    with pytest.raises(TransactionError, match="IdempotentParameterMismatch"):
+        request["m"] = {"k": ["w"]}
+        commit()
 
 
 def test_embedded_token_replay_ignores_set_and_map_order_as_dynamodb_does() -> None:
@@ -518,6 +542,28 @@ def test_embedded_backend_remembers_tokens_without_tracked_objects() -> None:
     # transaction adds the tuples that hold its item's nested map: about 6 in all.
     # Remembering the operations themselves made it 34.
     assert (len(gc.get_objects()) - before) / 500 < 8
+
+
+def test_embedded_backend_remembers_a_transaction_in_a_few_tracked_objects_whatever_its_size() -> (
+    None
+):
+    """A token keeps plain payloads by the store's own copies, which a tuple per operation
+    would keep tracked (a tuple holding a dict always is): nine puts then cost nine. The
+    payloads share one tuple per transaction: its new partition and about two more."""
+    store = InMemoryPersistence()
+    with store.transact_writer() as tx:
+        tx.put(item={"id": "warm", "sk": "0"})
+    per_transaction = []
+    for batch in range(3):  # the least of three: another thread's objects only add
+        gc.collect()
+        before = len(gc.get_objects())
+        for n in range(100):
+            with store.transact_writer() as tx:
+                for part in range(9):
+                    tx.put(item={"id": f"e{batch}-{n}", "sk": f"p{part}", "v": part, "s": "t"})
+        gc.collect()
+        per_transaction.append((len(gc.get_objects()) - before) / 100)
+    assert min(per_transaction) < 5
 
 
 def test_embedded_backend_does_not_remember_the_token_of_a_cancelled_transaction() -> None:

@@ -133,3 +133,35 @@ def test_the_backends_indexes_follow_every_write(writes: list[tuple[str, int, st
             )
             page = store.query_index(spec.name, partition)
             assert [(item[spec.sort_key], item["id"]) for item in page.items] == held
+
+
+# Mostly increasing sort keys (as a service's clock gives them: the append fast path), with
+# ties and some that go back (the insort path), and some removals.
+RISING = st.lists(st.tuples(st.integers(-2, 12), st.integers(0, 40), st.booleans()), max_size=60)
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["list", "sorted-list"])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=RISING)
+def test_a_partition_is_sorted_whether_entries_come_last_or_not(
+    monkeypatch: pytest.MonkeyPatch, large: bool, steps: list[tuple[int, int, bool]]
+) -> None:
+    """add() appends an entry that sorts after the last one and inserts any other: the
+    partition holds exactly the sorted entries either way."""
+    monkeypatch.setattr(embedded_index, "_LARGE_PARTITION", 0 if large else 10_000)
+    index = EmbeddedIndex(SPEC)
+    clock = 0
+    held: dict[str, str] = {}
+    for step, (advance, number, drop) in enumerate(steps):
+        clock += advance
+        pk = f"i{number:02d}"
+        if pk in held:
+            index.remove({"id": pk, "sk": "0", "grp": "g", "rank": held.pop(pk)})
+        if not drop:
+            rank = f"{clock:04d}" if step % 7 else f"{clock:04d}#{number}"
+            index.add({"id": pk, "sk": "0", "grp": "g", "rank": rank})
+            held[pk] = rank
+    entries = list(index._partitions.get("g", []))
+    assert entries == sorted((rank, pk, "0") for pk, rank in held.items())

@@ -53,7 +53,7 @@ def _evaluate(condition: ConditionBase, item: Mapping[str, Any]) -> bool:
         return any(_equal(operands[0], _resolve(candidate, item)) for candidate in values[1])
     if operator == "begins_with":
         subject, prefix = operands
-        return _same_kind(subject, prefix, (str, bytes)) and subject.startswith(prefix)
+        return _both_text_or_binary(subject, prefix) and subject.startswith(prefix)
     if operator == "contains":
         return _contains(operands[0], operands[1])
     if operator == "attribute_type":
@@ -63,6 +63,9 @@ def _evaluate(condition: ConditionBase, item: Mapping[str, Any]) -> bool:
 
 def _resolve(operand: Any, item: Mapping[str, Any]) -> Any:
     """An operand's value: an attribute's value (or _MISSING), a size, or a literal."""
+    kind = type(operand)
+    if kind is str or kind is int:  # the usual literals, without the class checks
+        return operand
     attribute_base, condition_base = condition_classes()
     if isinstance(operand, condition_base) and operand.expression_operator == "size":
         value = _resolve(operand.get_expression()["values"][0], item)
@@ -117,11 +120,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
 
 
-def _same_kind(left: Any, right: Any, kinds: tuple[type, ...]) -> bool:
-    return any(isinstance(left, kind) and isinstance(right, kind) for kind in kinds)
+def _both_text_or_binary(left: Any, right: Any) -> bool:
+    """Whether both are strings or both are binary: what DynamoDB orders and prefixes."""
+    return (isinstance(left, str) and isinstance(right, str)) or (
+        isinstance(left, bytes) and isinstance(right, bytes)
+    )
 
 
 def _equal(left: Any, right: Any) -> bool:
+    kind = type(left)
+    if kind is type(right) and (kind is str or kind is int):  # exactly: no bool, no Decimal
+        return bool(left == right)
     if left is _MISSING or right is _MISSING:
         return False
     if _is_number(left) and _is_number(right):
@@ -132,9 +141,12 @@ def _equal(left: Any, right: Any) -> bool:
 
 
 def _ordered(operator: str, left: Any, right: Any) -> bool:
-    if _is_number(left) and _is_number(right):
+    kind = type(left)
+    if kind is type(right) and (kind is str or kind is int):  # exactly: no bool, no Decimal
+        pass  # compared as they are: two ints by value, two strings by code point
+    elif _is_number(left) and _is_number(right):
         left, right = Decimal(left), Decimal(right)
-    elif not _same_kind(left, right, (str, bytes)):
+    elif not _both_text_or_binary(left, right):
         return False  # DynamoDB orders only numbers, strings and binaries, each among its kind
     if operator == "<":
         return bool(left < right)
@@ -156,6 +168,11 @@ def _contains(subject: Any, member: Any) -> bool:
 
 
 def _type_code(value: Any) -> str:
+    kind = type(value)
+    if kind is str:  # the usual types by their exact type first: an ABC check is slow
+        return "S"
+    if kind is dict:
+        return "M"
     if value is None:
         return "NULL"
     if isinstance(value, bool):

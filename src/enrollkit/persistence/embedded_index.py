@@ -24,37 +24,48 @@ class EmbeddedIndex:
 
     def __init__(self, spec: GlobalIndex) -> None:
         self.spec = spec
+        self._partition_key = spec.partition_key
+        self._sort_key = spec.sort_key
         self._partitions: dict[str, MutableSequence[Entry]] = {}
 
     def add(self, item: Mapping[str, Any]) -> None:
-        keys = self.spec.keys_of(item)
-        if keys is None:
-            return
-        entry = self._entry(keys[1], item)
-        entries = self._partitions.get(keys[0])
+        # (keys_of and _entry inlined: this runs for every index of every written item)
+        partition_value = item.get(self._partition_key)
+        sort_value = item.get(self._sort_key)
+        if not (isinstance(partition_value, str) and isinstance(sort_value, str)):
+            return  # sparse: not in this index
+        # A stored item's table keys are strings already (checked when it was written).
+        entry = (sort_value, item[PARTITION_KEY], item[SORT_KEY])
+        entries = self._partitions.get(partition_value)
         if entries is None:
-            self._partitions[keys[0]] = [entry]
+            self._partitions[partition_value] = [entry]
         elif type(entries) is list:
-            bisect.insort(entries, entry)
+            # Services write with an increasing clock, so an entry often sorts last: one
+            # comparison then, not a bisection (a SortedList's add has that path itself).
+            if entries[-1] < entry:
+                entries.append(entry)
+            else:
+                bisect.insort(entries, entry)
             if len(entries) > _LARGE_PARTITION:
                 from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
-                self._partitions[keys[0]] = SortedList(entries)
+                self._partitions[partition_value] = SortedList(entries)
         else:
             entries.add(entry)  # type: ignore[attr-defined]  # a SortedList
 
     def remove(self, item: Mapping[str, Any]) -> None:
-        keys = self.spec.keys_of(item)
-        if keys is None:
+        partition_value = item.get(self._partition_key)
+        sort_value = item.get(self._sort_key)
+        if not (isinstance(partition_value, str) and isinstance(sort_value, str)):
             return
-        entries = self._partitions[keys[0]]
-        entry = self._entry(keys[1], item)
+        entries = self._partitions[partition_value]
+        entry = (sort_value, item[PARTITION_KEY], item[SORT_KEY])
         if type(entries) is list:
             del entries[bisect.bisect_left(entries, entry)]
         else:  # by value: a SortedList's positional delete rebuilds its position index
             entries.remove(entry)
         if not entries:
-            del self._partitions[keys[0]]
+            del self._partitions[partition_value]
 
     def query(
         self,

@@ -150,6 +150,40 @@ def normalize_attributes(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def normalize_plain_attributes(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """:func:`normalize_attributes` of an item made only of the plain types (exactly
+    ``str``, ``int``, ``bool``, ``None``, ``dict``, ``list``, non-empty sets of ``str``),
+    whose stored values are their values as written; ``None`` for any other item (a
+    ``Decimal("1.0")``, say, is stored as ``1``, which is not how it was written)."""
+    try:
+        return {
+            name: value if type(value) is str else _plain_value(value)
+            for name, value in item.items()
+        }
+    except _NotPlain:
+        return None
+
+
+class _NotPlain(Exception):
+    """A value outside the plain types (see :func:`normalize_plain_attributes`)."""
+
+
+def _plain_value(value: Any) -> Any:
+    # normalize_value's own fast path, and nothing else.
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int and -_INT_BOUND < value < _INT_BOUND:
+        return value
+    if kind is dict:
+        return {key: _plain_value(member) for key, member in value.items()}
+    if kind is list:
+        return [_plain_value(member) for member in value]
+    if _is_string_set(value):
+        return set(value)
+    raise _NotPlain
+
+
 def normalize_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """An item as it would come back from DynamoDB, refused when it is too large."""
     _check_size(item)

@@ -11,9 +11,9 @@ import bisect
 import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from enrollkit.errors import (
     CancellationReason,
@@ -35,7 +35,12 @@ from enrollkit.persistence.indexes import (
     TableIndexes,
     check_index_query,
 )
-from enrollkit.persistence.marshal import normalize_attributes, normalize_item, serialize_value
+from enrollkit.persistence.marshal import (
+    normalize_attributes,
+    normalize_item,
+    normalize_plain_attributes,
+    serialize_value,
+)
 from enrollkit.persistence.streams import ttl_removal_record
 from enrollkit.timing import require_aware, ttl
 from enrollkit.transaction.builder import CONDITIONAL_CHECK_FAILED
@@ -51,28 +56,38 @@ REMEMBERED_TOKENS = 10_000
 
 class _Table:
     """Items grouped by partition, as DynamoDB stores them: a Query reads one partition.
-    Its global secondary indexes follow every write."""
+    Its global secondary indexes follow every write. A stored item is never changed in
+    place (every write stores a new dict): the token memory keeps some as the requests
+    that wrote them."""
 
     def __init__(self, indexes: Sequence[GlobalIndex] = ()) -> None:
         self._partitions: dict[str, dict[str, dict[str, Any]]] = {}
         self.indexes = {spec.name: EmbeddedIndex(spec) for spec in indexes}
         # Most items carry no index key attribute: they skip the indexes' checks and upkeep.
-        self._index_keys = frozenset(
+        self.index_keys = frozenset(
             name for spec in indexes for name in (spec.partition_key, spec.sort_key)
         )
         # Each index by its partition key attribute: an item reaches only the indexes it
         # may be in (a root item 6 of 7, a schedule item 1), not every index.
-        self._routes = tuple((spec.partition_key, self.indexes[spec.name]) for spec in indexes)
+        self._routes = tuple(
+            (spec.partition_key, spec.sort_key, self.indexes[spec.name]) for spec in indexes
+        )
+        self._routes_by_attribute: dict[str, tuple[EmbeddedIndex, ...]] = {
+            attribute: tuple(index for name, _, index in self._routes if name == attribute)
+            for attribute, _, _ in self._routes
+        }
+        self._route_attributes = frozenset(self._routes_by_attribute)
 
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        return self._partitions.get(pk, {}).get(sk)
+        partition = self._partitions.get(pk)
+        return None if partition is None else partition.get(sk)
 
     def check_index_keys(self, attributes: Mapping[str, Any]) -> bool:
         """Refuse, as DynamoDB does, an empty or oversized index key value (the whole
         request), and tell whether one has another type than a string (that operation's
         cancellation reason, decided after the conditions). Stored items hold only string
         index keys, so an update's assigned ``attributes`` decide it for its whole item."""
-        values = [attributes[name] for name in self._index_keys.intersection(attributes)]
+        values = [attributes[name] for name in self.index_keys.intersection(attributes)]
         # An ASCII string of 1..1,024 characters fits every index key: only another string
         # needs the indexes' own checks (which say, in index order, what is wrong).
         if any(
@@ -85,16 +100,31 @@ class _Table:
         return not all(isinstance(value, str) for value in values)
 
     def put(self, item: dict[str, Any]) -> None:
-        partition = self._partitions.setdefault(item[PARTITION_KEY], {})
-        old = partition.get(item[SORT_KEY])
-        for attribute, index in self._routes:
-            if old is not None and attribute in old:
-                if attribute in item and index.spec.keys_of(old) == index.spec.keys_of(item):
-                    continue  # its entry stays (a status change keeps the tenant's, ...)
-                index.remove(old)
-            if attribute in item:
-                index.add(item)
-        partition[item[SORT_KEY]] = item
+        sk = item[SORT_KEY]
+        partition = self._partitions.get(item[PARTITION_KEY])
+        if partition is None:
+            partition = self._partitions[item[PARTITION_KEY]] = {}
+        old = partition.get(sk)
+        if old is None:  # a new item: only the indexes keyed by one of its attributes
+            if self._route_attributes.isdisjoint(item):
+                partition[sk] = item
+                return
+            for attribute in self._route_attributes.intersection(item):
+                for index in self._routes_by_attribute[attribute]:
+                    index.add(item)
+        else:
+            for attribute, sort_attribute, index in self._routes:
+                if attribute in old:
+                    if (
+                        attribute in item
+                        and old[attribute] == item[attribute]
+                        and old.get(sort_attribute) == item.get(sort_attribute)
+                    ):
+                        continue  # its entry stays (a status change keeps the tenant's, ...)
+                    index.remove(old)
+                if attribute in item:
+                    index.add(item)
+        partition[sk] = item
 
     def delete(self, pk: str, sk: str) -> None:
         partition = self._partitions.get(pk)
@@ -106,9 +136,10 @@ class _Table:
                 del self._partitions[pk]
 
     def _unindex(self, item: dict[str, Any]) -> None:
-        for attribute, index in self._routes:
-            if attribute in item:
-                index.remove(item)
+        if not self._route_attributes.isdisjoint(item):
+            for attribute in self._route_attributes.intersection(item):
+                for index in self._routes_by_attribute[attribute]:
+                    index.remove(item)
 
     def partition(self, pk: str) -> dict[str, dict[str, Any]]:
         return self._partitions.get(pk, {})
@@ -231,31 +262,33 @@ class InMemoryPersistence(BasePersistence):
         self, operations: Sequence[Operation], *, client_request_token: str
     ) -> None:
         # Marshal first: a value DynamoDB cannot store is refused before anything is written.
-        payloads = [_prepare(operation) for operation in operations]
+        # (Nothing here reads the store, so it runs outside the lock.)
+        prepared = self._prepared(operations)
+        tables, payloads, keys = prepared.tables, prepared.payloads, prepared.keys
         with self._lock:
-            tables = [self._rows(operation.table_name) for operation in operations]
-            mismatches = [
-                table.check_index_keys(payload)
-                for table, payload in zip(tables, payloads, strict=True)
-            ]
-            if self._already_applied(operations, client_request_token):
+            if client_request_token in self._tokens and self._already_applied(
+                operations, client_request_token
+            ):
                 return
-            keys = [_key_of(operation) for operation in operations]
-            current = [table.get(*key) for table, key in zip(tables, keys, strict=True)]
-            if not all(map(_holds, operations, current)):
-                raise TransactionCanceled(reasons=list(map(_reason, operations, current)))
+            current = [table.get(pk, sk) for table, (pk, sk) in zip(tables, keys, strict=True)]
+            for operation, item in zip(operations, current, strict=True):
+                if operation.cond is not None and not condition_holds(operation.cond, item):
+                    raise TransactionCanceled(reasons=list(map(_reason, operations, current)))
             # Every write is computed (and sized) before any is applied: all or nothing.
-            results = list(map(_result, operations, payloads, current))
-            refusals = list(map(_refusal, operations, results, mismatches))
-            if any(refusals):
-                raise TransactionCanceled(
-                    reasons=[
-                        CancellationReason(code="ValidationError", message=refusal)
-                        if refusal
-                        else CancellationReason(code="None")
-                        for refusal in refusals
-                    ]
-                )
+            results = payloads
+            if prepared.updates or any(prepared.mismatches):
+                if prepared.updates:
+                    results = list(map(_result, operations, payloads, current))
+                refusals = list(map(_refusal, operations, results, prepared.mismatches))
+                if any(refusals):
+                    raise TransactionCanceled(
+                        reasons=[
+                            CancellationReason(code="ValidationError", message=refusal)
+                            if refusal
+                            else CancellationReason(code="None")
+                            for refusal in refusals
+                        ]
+                    )
             for operation, table, key, result in zip(
                 operations, tables, keys, results, strict=True
             ):
@@ -264,7 +297,9 @@ class InMemoryPersistence(BasePersistence):
                 elif isinstance(operation, Delete):
                     table.delete(*key)
                 # A ConditionCheck writes nothing.
-            self._remember(operations, client_request_token)
+            self._tokens[client_request_token] = prepared.remembered
+            if len(self._tokens) > REMEMBERED_TOKENS:
+                self._tokens.popitem(last=False)
             self.transactions_committed += 1
 
     # -- TTL ---------------------------------------------------------------------
@@ -312,7 +347,7 @@ class InMemoryPersistence(BasePersistence):
         remembered = self._tokens.get(token)
         if remembered is None:
             return False
-        replayed = tuple(map(_remembered, operations))
+        replayed = _remembered(operations)
         if _request_fingerprint(remembered) != _request_fingerprint(replayed):
             raise TransactionError(
                 "this client request token was used for another transaction "
@@ -320,63 +355,167 @@ class InMemoryPersistence(BasePersistence):
             )
         return True
 
-    def _remember(self, operations: Sequence[Operation], token: str) -> None:
-        self._tokens[token] = tuple(map(_remembered, operations))
-        while len(self._tokens) > REMEMBERED_TOKENS:
-            self._tokens.popitem(last=False)
+    def _prepared(self, operations: Sequence[Operation]) -> _PreparedTransaction:
+        """Each operation's values as DynamoDB would store them, its table and key, whether
+        an index key attribute has another type than a string, and the form its token
+        remembers it by: one pass, with the checks of DynamoDB's request validation."""
+        tables: list[_Table] = []
+        payloads: list[dict[str, Any]] = []
+        keys: list[tuple[str, str]] = []
+        mismatches: list[bool] = []
+        remembered: list[_RememberedOperation] = []
+        kept_payloads: list[_RememberedPayload] = []
+        updates = False
+        # Every table found and every index key value a short ASCII string (or of another
+        # type): otherwise the checks run again below, in DynamoDB's order, to say what
+        # is wrong first.
+        plain = True
+        tables_by_name = self._tables
+        for operation in operations:
+            if isinstance(operation, Put):  # most operations: _marshalled inline, no call
+                written = operation.item
+                payload = normalize_plain_attributes(written)
+                kept: _RememberedPayload
+                if payload is None:
+                    payload = normalize_attributes(written)
+                    kept = tuple(itertools.chain.from_iterable(written.items()))
+                else:
+                    kept = payload
+                pk, sk = payload.get(PARTITION_KEY), payload.get(SORT_KEY)
+                if type(pk) is str and pk and type(sk) is str and sk:
+                    key = (pk, sk)
+                else:
+                    key = _with_key(payload)  # (raises, unless a key is a subclass of str)
+                removed: tuple[str, ...] = ()
+            elif isinstance(operation, (Delete, ConditionCheck)):  # no values
+                payload, kept, removed = {}, (), ()
+                key = (operation.key.pk, operation.key.sk)
+            elif isinstance(operation, Update):
+                payload, kept = _marshalled(operation.set)
+                key = (operation.key.pk, operation.key.sk)
+                updates = True
+                removed = operation.remove
+            else:
+                raise TypeError(f"unknown operation {operation!r}")
+            table_name = operation.table_name
+            table = tables_by_name.get(table_name)
+            mismatch = False
+            if table is None:
+                plain = False
+            elif payload and not table.index_keys.isdisjoint(payload):  # (most: no index key)
+                for name in table.index_keys.intersection(payload):
+                    value = payload[name]
+                    if not isinstance(value, str):
+                        mismatch = True
+                    elif not (value.isascii() and 0 < len(value) <= MAX_INDEX_SORT_KEY_BYTES):
+                        plain = False
+            tables.append(table)  # type: ignore[arg-type]  # checked below when None
+            payloads.append(payload)
+            keys.append(key)
+            mismatches.append(mismatch)
+            cond = operation.cond
+            remembered.append(
+                (
+                    type(operation).__name__,
+                    table_name,
+                    key,
+                    removed,
+                    () if cond is None else _condition_shape(cond),
+                )
+            )
+            kept_payloads.append(kept)
+        if not plain:  # an unknown table, or an index key value to check closely
+            tables = [self._rows(operation.table_name) for operation in operations]
+            mismatches = [
+                table.check_index_keys(payload)
+                for table, payload in zip(tables, payloads, strict=True)
+            ]
+        return _PreparedTransaction(
+            tables,
+            payloads,
+            keys,
+            mismatches,
+            (tuple(remembered), tuple(kept_payloads)),
+            updates,
+        )
 
 
-# What a token's transaction is remembered as, per operation: (kind, table, key, payload,
-# removed names, condition shape), tuples of strings and numbers: the payload's attributes
-# as name, value, name, value, ..., the condition in prefix order. The garbage collector
-# stops tracking such tuples (never one holding a dict, as a nested map): the operations
-# themselves (with their items, boto3 conditions and KeyPairs) kept over twenty tracked
-# objects alive per transaction, which every full collection walked, 10,000 transactions'
-# worth.
-_RememberedOperation = tuple[
-    str, str, tuple[str, str], tuple[Any, ...], tuple[str, ...], tuple[Any, ...]
-]
-_Remembered = tuple[_RememberedOperation, ...]
+class _PreparedTransaction(NamedTuple):
+    tables: list[_Table]
+    payloads: list[dict[str, Any]]
+    keys: list[tuple[str, str]]
+    mismatches: list[bool]
+    remembered: _Remembered
+    updates: bool  # whether an operation is an Update (whose result is computed)
 
 
-def _remembered(operation: Operation) -> _RememberedOperation:
-    payload: tuple[Any, ...] = ()
-    removed: tuple[str, ...] = ()
-    if isinstance(operation, Put):
-        payload = tuple(itertools.chain.from_iterable(operation.item.items()))
-    elif isinstance(operation, Update):
-        payload = tuple(itertools.chain.from_iterable(operation.set.items()))
-        removed = operation.remove
-    shape: list[Any] = []
-    if operation.cond is not None:
-        _condition_shape(operation.cond, shape)
-    return (
-        type(operation).__name__,
-        operation.table_name,
-        _key_of(operation),
-        payload,
-        removed,
-        tuple(shape),
-    )
+# What a token's transaction is remembered as: per operation, (kind, table, key, removed
+# names, condition shape), tuples of strings and numbers, the condition in prefix order; and
+# apart from those, each operation's payload: the store's copy when it holds the values as
+# written (nothing more to build), else its attributes as name, value, name, value, ...
+# The garbage collector stops tracking tuples of strings and numbers, but never one holding
+# a dict: so the payloads go in one tuple per transaction, not one per operation. (The
+# operations themselves, with their items, boto3 conditions and KeyPairs, kept over twenty
+# tracked objects alive per transaction, which every full collection walked, 10,000
+# transactions' worth.)
+_RememberedPayload = dict[str, Any] | tuple[Any, ...]
+_RememberedOperation = tuple[str, str, tuple[str, str], tuple[str, ...], tuple[Any, ...]]
+_Remembered = tuple[tuple[_RememberedOperation, ...], tuple[_RememberedPayload, ...]]
 
 
-def _condition_shape(condition: Any, shape: list[Any]) -> None:
-    """Append a condition to ``shape`` in prefix order: operator and operand count, then
-    each operand (an inner condition, ``"attribute", name``, ``"value", literal`` or IN's
+def _remembered(operations: Sequence[Operation]) -> _Remembered:
+    """A replayed request in the form its token remembers: payloads as written."""
+    remembered: list[_RememberedOperation] = []
+    payloads: list[_RememberedPayload] = []
+    for operation in operations:
+        payload: tuple[Any, ...] = ()
+        removed: tuple[str, ...] = ()
+        if isinstance(operation, Put):
+            payload = tuple(itertools.chain.from_iterable(operation.item.items()))
+        elif isinstance(operation, Update):
+            payload = tuple(itertools.chain.from_iterable(operation.set.items()))
+            removed = operation.remove
+        remembered.append(
+            (
+                type(operation).__name__,
+                operation.table_name,
+                _key_of(operation),
+                removed,
+                () if operation.cond is None else _condition_shape(operation.cond),
+            )
+        )
+        payloads.append(payload)
+    return tuple(remembered), tuple(payloads)
+
+
+def _condition_shape(condition: Any) -> tuple[Any, ...]:
+    """A condition in prefix order: operator and operand count, then each operand (an
+    inner condition, ``"attribute", name``, ``"value", literal`` or IN's
     ``"values", count, *literals``): what its ConditionExpression is built from."""
-    attribute_base, condition_base = condition_classes()
+    shape: list[Any] = []
+    _append_shape(condition, shape, *condition_classes())
+    return tuple(shape)
+
+
+def _append_shape(
+    condition: Any, shape: list[Any], attribute_base: type[Any], condition_base: type[Any]
+) -> None:
     expression = condition.get_expression()
     operands = expression["values"]
-    shape += (expression["operator"], len(operands))
+    append = shape.append  # (two appends cost less than a tuple and an extend)
+    append(expression["operator"])
+    append(len(operands))
     for operand in operands:
         if isinstance(operand, condition_base):
-            _condition_shape(operand, shape)
+            _append_shape(operand, shape, attribute_base, condition_base)
         elif isinstance(operand, attribute_base):
-            shape += ("attribute", operand.name)
+            append("attribute")
+            append(operand.name)
         elif isinstance(operand, list):
             shape += ("values", len(operand), *operand)
         else:
-            shape += ("value", operand)
+            append("value")
+            append(operand)
 
 
 def _request_fingerprint(remembered: _Remembered) -> tuple[Any, ...]:
@@ -384,12 +523,22 @@ def _request_fingerprint(remembered: _Remembered) -> tuple[Any, ...]:
     as DynamoDB JSON, so ``True`` is not ``1`` and ``1`` is not ``Decimal("1.0")`` (numbers
     are compared as written); set members and map entries in any order. Computed only when
     a token comes back, so a plain commit pays nothing for it."""
-    return tuple(_operation_fingerprint(operation) for operation in remembered)
+    operations, payloads = remembered
+    return tuple(
+        _operation_fingerprint(operation, payload)
+        for operation, payload in zip(operations, payloads, strict=True)
+    )
 
 
-def _operation_fingerprint(operation: _RememberedOperation) -> tuple[Any, ...]:
-    kind, table_name, key, payload, removed, condition = operation
-    pairs = zip(payload[::2], payload[1::2], strict=True)
+def _operation_fingerprint(
+    operation: _RememberedOperation, payload: _RememberedPayload
+) -> tuple[Any, ...]:
+    kind, table_name, key, removed, condition = operation
+    pairs: Iterable[tuple[str, Any]] = (
+        payload.items()
+        if isinstance(payload, dict)
+        else zip(payload[::2], payload[1::2], strict=True)
+    )
     if kind == "Put":
         canonical: Any = _wire_attributes(dict(pairs))
     else:
@@ -453,19 +602,18 @@ def _refusal(operation: Operation, result: Mapping[str, Any], index_mismatch: bo
     return None
 
 
-def _prepare(operation: Operation) -> dict[str, Any]:
-    """An operation's values as DynamoDB would store them: a copy the store owns.
+def _marshalled(written: Mapping[str, Any]) -> tuple[dict[str, Any], _RememberedPayload]:
+    """Values as DynamoDB would store them (a copy the store owns), and as their token
+    remembers them: the same dict when that copy holds them as written (the plain types),
+    else flattened as written (see ``_remembered``).
 
     The builder has checked the request against DynamoDB's limits (item and key sizes,
     operation count), so a put item is not sized again here.
     """
-    if isinstance(operation, Put):
-        return _with_key(normalize_attributes(operation.item))
-    if isinstance(operation, Update):
-        return normalize_attributes(operation.set)
-    if isinstance(operation, (Delete, ConditionCheck)):
-        return {}
-    raise TypeError(f"unknown operation {operation!r}")
+    payload = normalize_plain_attributes(written)
+    if payload is None:
+        return normalize_attributes(written), tuple(itertools.chain.from_iterable(written.items()))
+    return payload, payload
 
 
 def _key_of(operation: Operation) -> tuple[str, str]:
@@ -502,14 +650,18 @@ def _result(
 
 
 def _storable(item: Mapping[str, Any]) -> dict[str, Any]:
-    return _with_key(normalize_item(item))
-
-
-def _with_key(stored: dict[str, Any]) -> dict[str, Any]:
-    for name in (PARTITION_KEY, SORT_KEY):
-        if not isinstance(stored.get(name), str) or not stored[name]:
-            raise TransactionError(f"an item needs a non-empty string {name!r}")
+    stored = normalize_item(item)
+    _with_key(stored)
     return stored
+
+
+def _with_key(stored: dict[str, Any]) -> tuple[str, str]:
+    """The item's key, refused unless both its attributes are non-empty strings."""
+    pk, sk = stored.get(PARTITION_KEY), stored.get(SORT_KEY)
+    for name, value in ((PARTITION_KEY, pk), (SORT_KEY, sk)):
+        if not isinstance(value, str) or not value:
+            raise TransactionError(f"an item needs a non-empty string {name!r}")
+    return pk, sk  # type: ignore[return-value]  # both checked above
 
 
 def _copied(value: Any) -> Any:
