@@ -29,6 +29,12 @@ RANGES = st.one_of(
 )
 
 
+def _pk(number: int) -> str:
+    """A table key, some with U+0000 inside, at the start or at the end (an entry escapes
+    it: the order must still be the keys' own)."""
+    return ("i{}", "i\x00{}", "\x00{}\x00", "{}\U0010ffff")[number % 4].format(number)
+
+
 def expected(
     items: dict[str, str], sort_range: SortKeyRange | None, descending: bool
 ) -> list[tuple[str, str, str]]:
@@ -62,13 +68,13 @@ def test_queries_match_a_plain_filter_and_sort(
     index = EmbeddedIndex(SPEC)
     items: dict[str, str] = {}
     for number, rank in puts:
-        pk = f"i{number}"
+        pk = _pk(number)
         if pk in items:
             index.remove({"id": pk, "sk": "0", "grp": "g", "rank": items[pk]})
         index.add({"id": pk, "sk": "0", "grp": "g", "rank": rank})
         items[pk] = rank
     for number in removals:
-        pk = f"i{number}"
+        pk = _pk(number)
         if pk in items:
             index.remove({"id": pk, "sk": "0", "grp": "g", "rank": items.pop(pk)})
     want = expected(items, sort_range, descending)
@@ -163,5 +169,16 @@ def test_a_partition_is_sorted_whether_entries_come_last_or_not(
             rank = f"{clock:04d}" if step % 7 else f"{clock:04d}#{number}"
             index.add({"id": pk, "sk": "0", "grp": "g", "rank": rank})
             held[pk] = rank
-    entries = list(index._partitions.get("g", []))
+    entries = [embedded_index.parts_of(entry) for entry in index._partitions.get("g", [])]
     assert entries == sorted((rank, pk, "0") for pk, rank in held.items())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(TEXT, TEXT, TEXT), min_size=2, max_size=2))
+def test_entries_compare_as_their_parts_and_read_back(pair: list[tuple[str, str, str]]) -> None:
+    """An entry is one string that orders as its (sort key, pk, sk) tuple does, U+0000 and
+    U+10FFFF inside the parts included, and gives its parts back."""
+    first, second = pair
+    a, b = embedded_index.entry_of(*first), embedded_index.entry_of(*second)
+    assert (a < b, a == b) == (first < second, first == second)
+    assert embedded_index.parts_of(a) == first

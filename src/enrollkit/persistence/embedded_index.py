@@ -10,12 +10,48 @@ from typing import Any
 from enrollkit.layout.table import PARTITION_KEY, SORT_KEY
 from enrollkit.persistence.indexes import GlobalIndex, SortKeyRange
 
-# (index sort key, table partition key, table sort key): the order DynamoDB returns them in.
-Entry = tuple[str, str, str]
+# An entry is (index sort key, table partition key, table sort key), the order DynamoDB
+# returns items in, as one string: each part with U+0000 escaped as U+0000 U+0001, the
+# parts joined by U+0000 U+0000. The separator sorts below every character of a part, so
+# entries compare exactly as the tuples would. One string is compared without following a
+# tuple's pointers (an insert into a partition of 10^5 entries missed the cache half as
+# often), and the garbage collector does not track it.
+Entry = str
+_SEPARATOR = "\x00\x00"
+_NUL = "\x00"
+_ESCAPED_NUL = "\x00\x01"
 # An index partition is a sorted list while small; past this many entries a SortedList,
 # whose inserts and deletes do not move every entry (a tenant's partition holds all of
 # its enrollments: a plain list made each write cost in proportion to the tenant).
 _LARGE_PARTITION = 1_000
+
+
+def entry_of(sort_value: str, pk: str, sk: str) -> Entry:
+    if _NUL in sort_value or _NUL in pk or _NUL in sk:
+        return _SEPARATOR.join(part.replace(_NUL, _ESCAPED_NUL) for part in (sort_value, pk, sk))
+    return f"{sort_value}{_SEPARATOR}{pk}{_SEPARATOR}{sk}"
+
+
+def parts_of(entry: Entry) -> tuple[str, str, str]:
+    """The (index sort key, table partition key, table sort key) of an entry."""
+    # No escaped part holds the separator, so the leftmost matches are the separators.
+    sort_value, pk, sk = entry.split(_SEPARATOR)
+    if _NUL in sort_value or _NUL in pk or _NUL in sk:
+        return (
+            sort_value.replace(_ESCAPED_NUL, _NUL),
+            pk.replace(_ESCAPED_NUL, _NUL),
+            sk.replace(_ESCAPED_NUL, _NUL),
+        )
+    return sort_value, pk, sk
+
+
+def _table_key(entry: Entry) -> tuple[str, str]:
+    _, pk, sk = parts_of(entry)
+    return pk, sk
+
+
+def _escaped(text: str) -> str:
+    return text.replace(_NUL, _ESCAPED_NUL) if _NUL in text else text
 
 
 class EmbeddedIndex:
@@ -29,13 +65,13 @@ class EmbeddedIndex:
         self._partitions: dict[str, MutableSequence[Entry]] = {}
 
     def add(self, item: Mapping[str, Any]) -> None:
-        # (keys_of and _entry inlined: this runs for every index of every written item)
+        # (keys_of inlined: this runs for every index of every written item)
         partition_value = item.get(self._partition_key)
         sort_value = item.get(self._sort_key)
         if not (isinstance(partition_value, str) and isinstance(sort_value, str)):
             return  # sparse: not in this index
         # A stored item's table keys are strings already (checked when it was written).
-        entry = (sort_value, item[PARTITION_KEY], item[SORT_KEY])
+        entry = entry_of(sort_value, item[PARTITION_KEY], item[SORT_KEY])
         entries = self._partitions.get(partition_value)
         if entries is None:
             self._partitions[partition_value] = [entry]
@@ -59,7 +95,7 @@ class EmbeddedIndex:
         if not (isinstance(partition_value, str) and isinstance(sort_value, str)):
             return
         entries = self._partitions[partition_value]
-        entry = (sort_value, item[PARTITION_KEY], item[SORT_KEY])
+        entry = entry_of(sort_value, item[PARTITION_KEY], item[SORT_KEY])
         if type(entries) is list:
             del entries[bisect.bisect_left(entries, entry)]
         else:  # by value: a SortedList's positional delete rebuilds its position index
@@ -93,11 +129,11 @@ class EmbeddedIndex:
         if descending:
             selected.reverse()
         last = selected[-1] if stops else None
-        return [(pk, sk) for _, pk, sk in selected], last
+        return [_table_key(entry) for entry in selected], last
 
     def last_key(self, entry: Entry, partition_value: str) -> dict[str, Any]:
         """DynamoDB's LastEvaluatedKey of an index Query: table key and index key."""
-        sort_value, pk, sk = entry
+        sort_value, pk, sk = parts_of(entry)
         return {
             PARTITION_KEY: pk,
             SORT_KEY: sk,
@@ -107,10 +143,10 @@ class EmbeddedIndex:
 
     @staticmethod
     def _entry(sort_value: str, item: Mapping[str, Any]) -> Entry:
-        return (sort_value, str(item[PARTITION_KEY]), str(item[SORT_KEY]))
+        return entry_of(sort_value, str(item[PARTITION_KEY]), str(item[SORT_KEY]))
 
 
-def _position(entries: MutableSequence[Entry], probe: tuple[str, ...], after: bool = False) -> int:
+def _position(entries: MutableSequence[Entry], probe: str, after: bool = False) -> int:
     """Where ``probe`` goes in ``entries`` (before equal entries, or ``after`` them): a
     partition's own bisection (a SortedList's is not stdlib's over its positions)."""
     if type(entries) is list:
@@ -120,26 +156,27 @@ def _position(entries: MutableSequence[Entry], probe: tuple[str, ...], after: bo
 
 
 def _bounds(entries: MutableSequence[Entry], sort_range: SortKeyRange) -> tuple[int, int]:
-    """The slice of ``entries`` whose sort key satisfies ``sort_range``. A 1-tuple
-    ``(value,)`` sorts before every entry whose sort key is ``value``."""
+    """The slice of ``entries`` whose sort key satisfies ``sort_range``. A sort key's
+    escaped text sorts before every entry of that sort key (they go on with the separator),
+    and followed by U+0000 U+0001 after every one of them and before any greater sort key."""
     if sort_range.begins_with is not None:
-        prefix = sort_range.begins_with
+        prefix = _escaped(sort_range.begins_with)
         if not prefix:
             return 0, len(entries)
-        # Every sort key starting with ``prefix`` is below ``prefix`` with its last
-        # character bumped by one, and every greater one is at or above it.
+        # Every entry whose sort key starts with the prefix starts with its escaped text,
+        # which is below it with its last character bumped by one; every greater one is
+        # at or above that.
         last = ord(prefix[-1])
         if last == 0x10FFFF:  # no next character: compare the prefixes themselves
             return (
-                bisect.bisect_left(entries, prefix, key=lambda e: e[0][: len(prefix)]),
-                bisect.bisect_right(entries, prefix, key=lambda e: e[0][: len(prefix)]),
+                bisect.bisect_left(entries, prefix, key=lambda e: e[: len(prefix)]),
+                bisect.bisect_right(entries, prefix, key=lambda e: e[: len(prefix)]),
             )
-        return _position(entries, (prefix,)), _position(entries, (prefix[:-1] + chr(last + 1),))
-    low = 0 if sort_range.at_least is None else _position(entries, (sort_range.at_least,))
-    # The least string above ``at_most`` is ``at_most`` followed by U+0000.
+        return _position(entries, prefix), _position(entries, prefix[:-1] + chr(last + 1))
+    low = 0 if sort_range.at_least is None else _position(entries, _escaped(sort_range.at_least))
     high = (
         len(entries)
         if sort_range.at_most is None
-        else _position(entries, (sort_range.at_most + "\x00",))
+        else _position(entries, _escaped(sort_range.at_most) + _ESCAPED_NUL)
     )
     return low, high
