@@ -290,15 +290,15 @@ def test_time_arithmetic_refuses_a_naive_instant(call: Any) -> None:
         call(datetime(2026, 3, 2, 12, 0))
 
 
-@given(
-    st.datetimes(
-        min_value=datetime(1970, 1, 1),
-        max_value=datetime(8999, 12, 31),
-        timezones=st.sampled_from(
-            [UTC, timezone(timedelta(hours=-3)), timezone(timedelta(hours=9))]
-        ),
-    )
+# Instants of timing's range (from the epoch, in UTC), in UTC and two other offsets.
+stored_instants = st.datetimes(
+    min_value=datetime(1970, 1, 2),
+    max_value=datetime(8999, 12, 31),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=-3)), timezone(timedelta(hours=9))]),
 )
+
+
+@given(stored_instants)
 def test_stored_instants_read_as_their_strftime_formats(instant: datetime) -> None:
     """The index sort keys are built with isoformat() (faster); over timing's range of
     instants that is exactly the fixed-width strftime text they are parsed back with."""
@@ -311,16 +311,7 @@ def test_stored_instants_read_as_their_strftime_formats(instant: datetime) -> No
     assert created_order(instant) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@given(
-    st.datetimes(
-        min_value=datetime(1970, 1, 2),
-        max_value=datetime(8999, 12, 31),
-        timezones=st.sampled_from(
-            [UTC, timezone(timedelta(hours=-3)), timezone(timedelta(hours=9))]
-        ),
-    ),
-    st.text(alphabet="abcdef0123456789-", min_size=1, max_size=40),
-)
+@given(stored_instants, st.text(alphabet="abcdef0123456789-", min_size=1, max_size=40))
 def test_due_index_attributes_are_the_whole_second_and_its_day(
     instant: datetime, enrollment_id: str
 ) -> None:

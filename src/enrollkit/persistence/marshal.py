@@ -125,19 +125,12 @@ def deserialize_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def normalize_value(value: Any) -> Any:
     """``value`` as it would come back from DynamoDB: a copy, refused if DynamoDB would be
-    given no type for it (a round trip through DynamoDB JSON, without building it)."""
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return value
-    if kind is int and -_INT_BOUND < value < _INT_BOUND:
-        return value
-    if kind is dict:
-        return {key: normalize_value(member) for key, member in value.items()}
-    if kind is list:
-        return [normalize_value(member) for member in value]
-    if _is_string_set(value):
-        return set(value)
-    return to_plain(_boto3().deserializer.deserialize(_serialize_with_boto3(value)))  # type: ignore[arg-type]
+    given no type for it (a round trip through DynamoDB JSON, without building it for the
+    plain types: a container holding another type makes the round trip whole)."""
+    try:
+        return _plain_value(value)
+    except _NotPlain:
+        return to_plain(_boto3().deserializer.deserialize(_serialize_with_boto3(value)))  # type: ignore[arg-type]
 
 
 def normalize_attributes(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -169,7 +162,7 @@ class _NotPlain(Exception):
 
 
 def _plain_value(value: Any) -> Any:
-    # normalize_value's own fast path, and nothing else.
+    """A copy of a value of the plain types, which DynamoDB gives back as written."""
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return value
