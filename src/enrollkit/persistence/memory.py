@@ -266,14 +266,11 @@ class InMemoryPersistence(BasePersistence):
         prepared = self._prepared(operations)
         tables, payloads, keys = prepared.tables, prepared.payloads, prepared.keys
         with self._lock:
-            if client_request_token in self._tokens and self._already_applied(
-                operations, client_request_token
-            ):
+            if self._already_applied(prepared.remembered, client_request_token):
                 return
             current = [table.get(pk, sk) for table, (pk, sk) in zip(tables, keys, strict=True)]
-            for operation, item in zip(operations, current, strict=True):
-                if operation.cond is not None and not condition_holds(operation.cond, item):
-                    raise TransactionCanceled(reasons=list(map(_reason, operations, current)))
+            if not all(map(_holds, operations, current)):
+                raise TransactionCanceled(reasons=list(map(_reason, operations, current)))
             # Every write is computed (and sized) before any is applied: all or nothing.
             results = payloads
             if prepared.updates or any(prepared.mismatches):
@@ -343,12 +340,13 @@ class InMemoryPersistence(BasePersistence):
         except KeyError:
             raise PersistenceError(f"table {name!r} does not exist") from None
 
-    def _already_applied(self, operations: Sequence[Operation], token: str) -> bool:
+    def _already_applied(self, request: _Remembered, token: str) -> bool:
+        """Whether ``token``'s transaction is applied already: ``request`` (in the form a
+        token remembers) replays it, or is refused as another transaction."""
         remembered = self._tokens.get(token)
         if remembered is None:
             return False
-        replayed = _remembered(operations)
-        if _request_fingerprint(remembered) != _request_fingerprint(replayed):
+        if _request_fingerprint(remembered) != _request_fingerprint(request):
             raise TransactionError(
                 "this client request token was used for another transaction "
                 "(DynamoDB: IdempotentParameterMismatch)"
@@ -372,23 +370,13 @@ class InMemoryPersistence(BasePersistence):
         plain = True
         tables_by_name = self._tables
         for operation in operations:
-            if isinstance(operation, Put):  # most operations: _marshalled inline, no call
-                written = operation.item
-                payload = normalize_plain_attributes(written)
-                kept: _RememberedPayload
-                if payload is None:
-                    payload = normalize_attributes(written)
-                    kept = tuple(itertools.chain.from_iterable(written.items()))
-                else:
-                    kept = payload
-                pk, sk = payload.get(PARTITION_KEY), payload.get(SORT_KEY)
-                if type(pk) is str and pk and type(sk) is str and sk:
-                    key = (pk, sk)
-                else:
-                    key = _with_key(payload)  # (raises, unless a key is a subclass of str)
-                removed: tuple[str, ...] = ()
+            kept: _RememberedPayload
+            removed: tuple[str, ...] = ()
+            if isinstance(operation, Put):
+                payload, kept = _marshalled(operation.item)
+                key = _with_key(payload)
             elif isinstance(operation, (Delete, ConditionCheck)):  # no values
-                payload, kept, removed = {}, (), ()
+                payload, kept = {}, ()
                 key = (operation.key.pk, operation.key.sk)
             elif isinstance(operation, Update):
                 payload, kept = _marshalled(operation.set)
@@ -461,31 +449,6 @@ class _PreparedTransaction(NamedTuple):
 _RememberedPayload = dict[str, Any] | tuple[Any, ...]
 _RememberedOperation = tuple[str, str, tuple[str, str], tuple[str, ...], tuple[Any, ...]]
 _Remembered = tuple[tuple[_RememberedOperation, ...], tuple[_RememberedPayload, ...]]
-
-
-def _remembered(operations: Sequence[Operation]) -> _Remembered:
-    """A replayed request in the form its token remembers: payloads as written."""
-    remembered: list[_RememberedOperation] = []
-    payloads: list[_RememberedPayload] = []
-    for operation in operations:
-        payload: tuple[Any, ...] = ()
-        removed: tuple[str, ...] = ()
-        if isinstance(operation, Put):
-            payload = tuple(itertools.chain.from_iterable(operation.item.items()))
-        elif isinstance(operation, Update):
-            payload = tuple(itertools.chain.from_iterable(operation.set.items()))
-            removed = operation.remove
-        remembered.append(
-            (
-                type(operation).__name__,
-                operation.table_name,
-                _key_of(operation),
-                removed,
-                () if operation.cond is None else _condition_shape(operation.cond),
-            )
-        )
-        payloads.append(payload)
-    return tuple(remembered), tuple(payloads)
 
 
 def _condition_shape(condition: Any) -> tuple[Any, ...]:
@@ -605,7 +568,7 @@ def _refusal(operation: Operation, result: Mapping[str, Any], index_mismatch: bo
 def _marshalled(written: Mapping[str, Any]) -> tuple[dict[str, Any], _RememberedPayload]:
     """Values as DynamoDB would store them (a copy the store owns), and as their token
     remembers them: the same dict when that copy holds them as written (the plain types),
-    else flattened as written (see ``_remembered``).
+    else flattened as written (name, value, name, value, ...).
 
     The builder has checked the request against DynamoDB's limits (item and key sizes,
     operation count), so a put item is not sized again here.
@@ -614,12 +577,6 @@ def _marshalled(written: Mapping[str, Any]) -> tuple[dict[str, Any], _Remembered
     if payload is None:
         return normalize_attributes(written), tuple(itertools.chain.from_iterable(written.items()))
     return payload, payload
-
-
-def _key_of(operation: Operation) -> tuple[str, str]:
-    if isinstance(operation, Put):  # without building its KeyPair: the builder checked it
-        return operation.item[PARTITION_KEY], operation.item[SORT_KEY]
-    return operation.key.pk, operation.key.sk
 
 
 def _holds(operation: Operation, current: dict[str, Any] | None) -> bool:
