@@ -27,22 +27,14 @@ _LARGE_PARTITION = 1_000
 
 
 def entry_of(sort_value: str, pk: str, sk: str) -> Entry:
-    if _NUL in sort_value or _NUL in pk or _NUL in sk:
-        return _SEPARATOR.join(part.replace(_NUL, _ESCAPED_NUL) for part in (sort_value, pk, sk))
-    return f"{sort_value}{_SEPARATOR}{pk}{_SEPARATOR}{sk}"
+    return _SEPARATOR.join((_escaped(sort_value), _escaped(pk), _escaped(sk)))
 
 
 def parts_of(entry: Entry) -> tuple[str, str, str]:
     """The (index sort key, table partition key, table sort key) of an entry."""
     # No escaped part holds the separator, so the leftmost matches are the separators.
     sort_value, pk, sk = entry.split(_SEPARATOR)
-    if _NUL in sort_value or _NUL in pk or _NUL in sk:
-        return (
-            sort_value.replace(_ESCAPED_NUL, _NUL),
-            pk.replace(_ESCAPED_NUL, _NUL),
-            sk.replace(_ESCAPED_NUL, _NUL),
-        )
-    return sort_value, pk, sk
+    return _unescaped(sort_value), _unescaped(pk), _unescaped(sk)
 
 
 def _table_key(entry: Entry) -> tuple[str, str]:
@@ -54,22 +46,23 @@ def _escaped(text: str) -> str:
     return text.replace(_NUL, _ESCAPED_NUL) if _NUL in text else text
 
 
+def _unescaped(text: str) -> str:
+    return text.replace(_ESCAPED_NUL, _NUL) if _NUL in text else text
+
+
 class EmbeddedIndex:
     """One index of one table. Stored items were checked when written, so reading their
     index keys never raises here."""
 
     def __init__(self, spec: GlobalIndex) -> None:
         self.spec = spec
-        self._partition_key = spec.partition_key
-        self._sort_key = spec.sort_key
         self._partitions: dict[str, MutableSequence[Entry]] = {}
 
     def add(self, item: Mapping[str, Any]) -> None:
-        # (keys_of inlined: this runs for every index of every written item)
-        partition_value = item.get(self._partition_key)
-        sort_value = item.get(self._sort_key)
-        if not (isinstance(partition_value, str) and isinstance(sort_value, str)):
+        keys = self.spec.keys_of(item)
+        if keys is None:
             return  # sparse: not in this index
+        partition_value, sort_value = keys
         # A stored item's table keys are strings already (checked when it was written).
         entry = entry_of(sort_value, item[PARTITION_KEY], item[SORT_KEY])
         entries = self._partitions.get(partition_value)
@@ -90,10 +83,10 @@ class EmbeddedIndex:
             entries.add(entry)  # type: ignore[attr-defined]  # a SortedList
 
     def remove(self, item: Mapping[str, Any]) -> None:
-        partition_value = item.get(self._partition_key)
-        sort_value = item.get(self._sort_key)
-        if not (isinstance(partition_value, str) and isinstance(sort_value, str)):
+        keys = self.spec.keys_of(item)
+        if keys is None:
             return
+        partition_value, sort_value = keys
         entries = self._partitions[partition_value]
         entry = entry_of(sort_value, item[PARTITION_KEY], item[SORT_KEY])
         if type(entries) is list:
