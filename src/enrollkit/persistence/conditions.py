@@ -127,9 +127,15 @@ def _both_text_or_binary(left: Any, right: Any) -> bool:
     )
 
 
-def _equal(left: Any, right: Any) -> bool:
+def _two_strings_or_ints(left: Any, right: Any) -> bool:
+    """Exactly two ``str`` or two ``int`` (no bool, no Decimal): the usual operands, which
+    compare as they are."""
     kind = type(left)
-    if kind is type(right) and (kind is str or kind is int):  # exactly: no bool, no Decimal
+    return kind is type(right) and (kind is str or kind is int)
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if _two_strings_or_ints(left, right):
         return bool(left == right)
     if left is _MISSING or right is _MISSING:
         return False
@@ -141,13 +147,11 @@ def _equal(left: Any, right: Any) -> bool:
 
 
 def _ordered(operator: str, left: Any, right: Any) -> bool:
-    kind = type(left)
-    if kind is type(right) and (kind is str or kind is int):  # exactly: no bool, no Decimal
-        pass  # compared as they are: two ints by value, two strings by code point
-    elif _is_number(left) and _is_number(right):
-        left, right = Decimal(left), Decimal(right)
-    elif not _both_text_or_binary(left, right):
-        return False  # DynamoDB orders only numbers, strings and binaries, each among its kind
+    if not _two_strings_or_ints(left, right):  # (those compare as they are)
+        if _is_number(left) and _is_number(right):
+            left, right = Decimal(left), Decimal(right)
+        elif not _both_text_or_binary(left, right):
+            return False  # DynamoDB orders only numbers, strings and binaries, each among its kind
     if operator == "<":
         return bool(left < right)
     if operator == "<=":
