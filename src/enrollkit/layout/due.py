@@ -65,15 +65,19 @@ def day_of(instant: datetime) -> date:
 
 
 def partition(day: date, shard: int) -> str:
-    return f"{day.isoformat()}#{shard:02d}"
+    return _partition(day.isoformat(), shard)
+
+
+def _partition(day: str, shard: int) -> str:
+    return f"{day}#{shard:02d}"
 
 
 def index_attributes(enrollment_id: str, instant: datetime) -> dict[str, str]:
     """The two attributes that put an item into the index at ``instant`` (whole seconds:
     its microseconds are dropped, as the TTL drops them)."""
     sort_key = due_at(instant)
-    # The UTC day is the sort key's first ten characters: partition(day_of(instant), ...).
-    return {SHARD: f"{sort_key[:10]}#{shard_of(enrollment_id):02d}", DUE_AT: sort_key}
+    # The UTC day is the sort key's first ten characters (its isoformat()).
+    return {SHARD: _partition(sort_key[:10], shard_of(enrollment_id)), DUE_AT: sort_key}
 
 
 def days(first: date, last: date) -> Iterator[date]:
