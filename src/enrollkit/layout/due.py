@@ -49,11 +49,16 @@ def shard_of(enrollment_id: str) -> int:
 
 def due_at(instant: datetime) -> str:
     """``instant`` as the index sort key: whole seconds of UTC, as the TTL counts them."""
-    # isoformat() is strftime's text for years 1970..9000 (timing's range), and faster;
-    # timespec="seconds" drops the microseconds, and the first 19 characters leave out the
-    # offset ("+00:00").
+    # strftime's text for years 1970..9000 (timing's range), at half isoformat()'s cost.
     utc = instant if instant.tzinfo is timezone.utc else instant.astimezone(timezone.utc)
-    return utc.isoformat(timespec="seconds")[:19] + "Z"
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031  (f-string specs: slower)
+        utc.year,
+        utc.month,
+        utc.day,
+        utc.hour,
+        utc.minute,
+        utc.second,
+    )
 
 
 def parse_due_at(value: str) -> datetime:

@@ -222,10 +222,18 @@ _CREATED_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 def created_order(instant: datetime) -> str:
     """An instant as a fixed-width UTC string, so that strings sort as instants do (an
     ISO string with an offset, or without microseconds, would not)."""
-    # strftime(_CREATED_FORMAT)'s text for years 1970..9000 (timing's range), and faster
-    # (the first 26 characters leave out the offset, "+00:00").
+    # strftime(_CREATED_FORMAT)'s text for years 1970..9000 (timing's range), at half
+    # isoformat()'s cost.
     utc = instant if instant.tzinfo is timezone.utc else instant.astimezone(timezone.utc)
-    return utc.isoformat(timespec="microseconds")[:26] + "Z"
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031  (f-string specs: slower)
+        utc.year,
+        utc.month,
+        utc.day,
+        utc.hour,
+        utc.minute,
+        utc.second,
+        utc.microsecond,
+    )
 
 
 def enrollment_at(created: str) -> str | None:
