@@ -615,6 +615,8 @@ def _storable(item: Mapping[str, Any]) -> dict[str, Any]:
 def _with_key(stored: dict[str, Any]) -> tuple[str, str]:
     """The item's key, refused unless both its attributes are non-empty strings."""
     pk, sk = stored.get(PARTITION_KEY), stored.get(SORT_KEY)
+    if type(pk) is str and type(sk) is str and pk and sk:  # (every item but a bad one)
+        return pk, sk
     for name, value in ((PARTITION_KEY, pk), (SORT_KEY, sk)):
         if not isinstance(value, str) or not value:
             raise TransactionError(f"an item needs a non-empty string {name!r}")
