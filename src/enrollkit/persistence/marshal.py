@@ -148,13 +148,14 @@ def normalize_plain_attributes(item: Mapping[str, Any]) -> dict[str, Any] | None
     ``str``, ``int``, ``bool``, ``None``, ``dict``, ``list``, non-empty sets of ``str``),
     whose stored values are their values as written; ``None`` for any other item (a
     ``Decimal("1.0")``, say, is stored as ``1``, which is not how it was written)."""
+    stored = dict(item)  # (a C copy: most values are strings, kept as they are)
     try:
-        return {
-            name: value if type(value) is str else _plain_value(value)
-            for name, value in item.items()
-        }
+        for name, value in item.items():
+            if type(value) is not str:
+                stored[name] = _plain_value(value)
     except _NotPlain:
         return None
+    return stored
 
 
 class _NotPlain(Exception):
