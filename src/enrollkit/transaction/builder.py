@@ -35,6 +35,7 @@ from enrollkit.transaction.limits import (
     MIN_NUMBER_EXPONENT,
     holds_unstorable_number,
     item_size,
+    names_size,
 )
 from enrollkit.transaction.operations import ConditionCheck, Delete, Operation, Put, Update
 from enrollkit.transaction.retry import RetryPolicy
@@ -131,12 +132,13 @@ class TransactionBuilder:
         removals = tuple(remove)
         if not assignments and not removals:
             raise TransactionError("an update must set or remove at least one attribute")
+        # (Sized first: that refuses names DynamoDB refuses, before they are compared.)
+        size = _key_size(key) + item_size(assignments) + names_size(removals)
         touched = [*assignments, *removals]
         if {PARTITION_KEY, SORT_KEY} & {*touched}:
             raise TransactionError("an update cannot change the key attributes")
         if len(touched) != len({*touched}):
             raise TransactionError("an update names the same attribute twice")
-        size = _key_size(key) + item_size(assignments) + sum(len(n.encode()) for n in removals)
         self._add(
             Update(self._table(table_name), key, assignments, removals, cond, self._exc(exc_cls)),
             key.pk,

@@ -6,10 +6,11 @@ refuse the same requests, with the same typed error, before anything is written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from enrollkit.errors import TransactionError
 from enrollkit.layout.table import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES
 
 MAX_TRANSACTION_OPERATIONS = 100
@@ -23,6 +24,7 @@ __all__ = [
     "MAX_TRANSACTION_BYTES",
     "MAX_TRANSACTION_OPERATIONS",
     "item_size",
+    "names_size",
     "value_size",
 ]
 
@@ -71,13 +73,16 @@ def value_size(value: Any) -> int:
 def _map_size(value: Mapping[Any, Any]) -> int:
     # 3 bytes, plus each entry's name, value and 1 byte.
     size = 3 + len(value)
-    for key, member in value.items():
-        name = key if type(key) is str else str(key)
+    for name, member in value.items():
+        if type(name) is not str:
+            _check_name(name)
         size += len(name) if name.isascii() else len(name.encode())
         if type(member) is str:
             size += len(member) if member.isascii() else len(member.encode())
         else:
             size += value_size(member)
+    if "" in value:
+        _check_name("")
     return size
 
 
@@ -100,12 +105,39 @@ def _other_value_size(value: Any) -> int:
 
 
 def item_size(item: Mapping[str, Any]) -> int:
-    """The size DynamoDB counts for an item: names plus values."""
+    """The size DynamoDB counts for an item: names plus values. TransactionError for a name
+    DynamoDB refuses (its own or a map's, at any depth): one that is empty or no string."""
     size = 0
     for name, value in item.items():
+        if type(name) is not str:
+            _check_name(name)
         size += len(name) if name.isascii() else len(name.encode())
         if type(value) is str:  # most values: no call
             size += len(value) if value.isascii() else len(value.encode())
         else:
             size += value_size(value)
+    if "" in item:
+        _check_name("")
     return size
+
+
+def names_size(names: Iterable[str]) -> int:
+    """The size of attribute names alone (an update's removals), each checked as
+    :func:`item_size` checks names."""
+    size = 0
+    for name in names:
+        if type(name) is not str or not name:
+            _check_name(name)
+        size += len(name) if name.isascii() else len(name.encode())
+    return size
+
+
+def _check_name(name: object) -> None:
+    """Refuse an attribute or map key name DynamoDB refuses: an empty one ("Empty attribute
+    name", ValidationException) or one that is not a string (botocore's parameter check)."""
+    if not isinstance(name, str):
+        raise TransactionError(
+            f"DynamoDB's attribute and map key names are strings, not {type(name).__name__}"
+        )
+    if not name:
+        raise TransactionError("DynamoDB refuses an empty attribute or map key name")
