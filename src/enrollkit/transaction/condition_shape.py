@@ -88,6 +88,7 @@ class ConditionShape(NamedTuple):
 
 
 NO_CONDITION = ConditionShape((), (), None, cacheable=False)
+_new_shape = tuple.__new__  # (a NamedTuple's own __new__ costs a Python call)
 
 
 @functools.cache
@@ -126,7 +127,7 @@ def shape_of(condition: object) -> ConditionShape:
     values: list[Any] = []
     unread: list[bool] = []  # a True for each part the walk could not read for boto3
     refusal = _walk(condition, True, structure, values, unread, attribute_base, condition_base)
-    return ConditionShape(tuple(structure), tuple(values), refusal, not unread)
+    return _new_shape(ConditionShape, (tuple(structure), tuple(values), refusal, not unread))
 
 
 def _walk(
@@ -148,7 +149,6 @@ def _walk(
     if checked and operator not in _CONDITION_OPERATORS:
         refusal = f"{operator!r} is not a condition (compare it with something)"
     logical = operator in _LOGICAL_OPERATORS
-    grouped = condition.has_grouped_values
     plain = True  # every value a string or an int of at most 38 digits
     for operand in operands:
         # The builder's own order of tests: a size() is both a condition and an attribute.
@@ -172,7 +172,7 @@ def _walk(
             if type(name) is not str:
                 unread.append(True)  # (boto3 refuses it when it builds it)
             structure += (_ATTRIBUTE, name)
-        elif not grouped:
+        elif not condition.has_grouped_values:
             structure.append(_VALUE)
             values.append(operand)
             if type(operand) is not str and not (
