@@ -19,6 +19,7 @@ from boto3.dynamodb.conditions import Attr, ConditionBase
 from enrollkit import InMemoryPersistence, KeyPair
 from enrollkit.errors import TransactionCanceled, TransactionError
 from enrollkit.persistence.base import BasePersistence
+from enrollkit.transaction.operations import ConditionCheck, Put
 from tests.conftest import ENGINES, drop_tables, endpoint_of, engine_of, engine_param, new_dynamodb
 
 ITEM: dict[str, Any] = {
@@ -369,6 +370,26 @@ def test_malformed_conditions_are_refused_before_sending(
         with pytest.raises(TransactionError), store.transact_writer() as transaction:
             transaction.put(item={"id": "written", "sk": "0"})
             transaction.condition(key=key, cond=cond)
+    assert store.get_item(KeyPair(pk="written", sk="0")) is None
+
+
+@pytest.mark.parametrize("cond", REFUSED)
+def test_malformed_conditions_of_operations_built_by_hand_are_refused_as_the_builder_does(
+    store: BasePersistence, cond: ConditionBase
+) -> None:
+    """A backend sends operations a service may build itself (without the builder): it
+    checks their conditions from the same walk, so every backend refuses them before
+    sending, with the builder's own message (not DynamoDB's, not moto's evaluation)."""
+    key = KeyPair(pk="item", sk="0")
+    with pytest.raises(TransactionError) as by_builder, store.transact_writer() as transaction:
+        transaction.condition(key=key, cond=cond)
+    operations = [
+        Put(store.table_name, {"id": "written", "sk": "0"}),
+        ConditionCheck(store.table_name, key, cond),
+    ]
+    with pytest.raises(TransactionError) as by_hand:
+        store.execute_transaction(operations, client_request_token="built-by-hand")
+    assert str(by_hand.value) == str(by_builder.value)
     assert store.get_item(KeyPair(pk="written", sk="0")) is None
 
 

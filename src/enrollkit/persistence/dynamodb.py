@@ -720,7 +720,9 @@ def _transact_item(operation: Operation) -> TransactWriteItemTypeDef:
     if isinstance(operation, Update):
         request["UpdateExpression"] = _update_expression(operation, names, values)
     if operation.cond is not None:
-        request["ConditionExpression"] = add_condition(operation.cond, names, values)
+        shape = operation.condition_shape  # (walked once, by the builder or here)
+        shape.check()  # (an operation built by hand: refused as the builder refuses it)
+        request["ConditionExpression"] = add_condition(operation.cond, names, values, shape)
         request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     if names:
         request["ExpressionAttributeNames"] = names

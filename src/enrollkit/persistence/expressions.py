@@ -1,30 +1,31 @@
 """ConditionExpressions for the DynamoDB backend's requests, built by boto3's
-ConditionExpressionBuilder once per condition *shape* rather than once per request.
+ConditionExpressionBuilder once per condition *structure* rather than once per request.
 
 Part of the DynamoDB backend: only persistence/dynamodb.py imports this module (it loads
 boto3), so ``import enrollkit`` stays light.
 
-The expression and the name placeholders boto3 builds depend only on the condition's
-shape: its condition classes, their formats and operators, its attribute names, and where
-the values sit (and, for ``IN``, how many). The value placeholders are numbered ``:v0``,
-``:v1``, ... in the order the builder meets the values, which is the order the shape is
-walked in here. So a condition's compiled form is looked up by its shape, and its own
-values are put behind the same placeholders. The first build of each shape is checked: the
-builder must have given exactly the values found by the walk, one placeholder each, in that
-order; a shape where it did not is never cached (each such condition is built by boto3).
+The expression and the name placeholders boto3 builds depend only on a condition's
+structure (``transaction.condition_shape``: formats, operators, attribute names, where the
+values sit and, for ``IN``, how many). The value placeholders are numbered ``:v0``, ``:v1``,
+... in the order the builder meets the values, which is the order of the walk's ``values``.
+So a condition's compiled form is looked up by its structure, and its own values are put
+behind the same placeholders. The first build of each structure is checked: the builder must
+have given exactly the walk's values, one placeholder each, in that order; a structure where
+it did not is never cached (each such condition is built by boto3).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from boto3.dynamodb.conditions import AttributeBase, ConditionBase, ConditionExpressionBuilder
+from boto3.dynamodb.conditions import ConditionBase, ConditionExpressionBuilder
 
 from enrollkit.persistence.marshal import serialize_value
+from enrollkit.transaction.condition_shape import ConditionShape, shape_of
 
-# Shapes come from code (a handful per operation), but a condition on caller-chosen
+# Structures come from code (a handful per operation), but a condition on caller-chosen
 # attribute names (the backfill's) makes new ones: the cache is bounded.
 MAX_CACHED_SHAPES = 512
 
@@ -35,33 +36,34 @@ class _Compiled(NamedTuple):
     value_placeholders: tuple[str, ...]
 
 
-class _Uncacheable(Exception):
-    """A condition whose shape cannot safely stand for it."""
-
-
 _compiled: dict[tuple[object, ...], _Compiled] = {}
 _compiling = threading.Lock()  # (lookups need no lock: a dict's get is atomic)
 
 
-def add_condition(condition: ConditionBase, names: dict[str, str], values: dict[str, Any]) -> str:
+def add_condition(
+    condition: ConditionBase,
+    names: dict[str, str],
+    values: dict[str, Any],
+    shape: ConditionShape | None = None,
+) -> str:
     """``condition``'s ConditionExpression, as boto3's ConditionExpressionBuilder builds it;
     its name placeholders are added to ``names``, its value placeholders to ``values`` (in
-    DynamoDB JSON)."""
-    compiled, found = _compile(condition)
+    DynamoDB JSON). ``shape``: ``condition`` walked already (an operation's
+    ``condition_shape``), else it is walked here."""
+    compiled, found = _compile(condition, shape if shape is not None else shape_of(condition))
     names.update(compiled.names)
     for placeholder, value in zip(compiled.value_placeholders, found, strict=True):
         values[placeholder] = serialize_value(value)
     return compiled.expression
 
 
-def _compile(condition: ConditionBase) -> tuple[_Compiled, list[Any]]:
-    """The compiled form of ``condition``'s shape, and ``condition``'s values in its order."""
-    found: list[Any] = []
-    try:
-        shape = _shape(condition, found)
-    except _Uncacheable:
-        return _built(condition)
-    compiled = _compiled.get(shape)
+def _compile(condition: ConditionBase, shape: ConditionShape) -> tuple[_Compiled, Sequence[Any]]:
+    """The compiled form of ``condition``'s structure, and ``condition``'s values in its
+    order."""
+    if not shape.cacheable:
+        return _built(condition)  # (boto3 says what is wrong with it, if anything)
+    structure, found = shape.structure, shape.values
+    compiled = _compiled.get(structure)
     if compiled is not None:
         return compiled, found
     compiled, built_values = _built(condition)
@@ -72,7 +74,7 @@ def _compile(condition: ConditionBase) -> tuple[_Compiled, list[Any]]:
     with _compiling:
         if len(_compiled) >= MAX_CACHED_SHAPES:
             del _compiled[next(iter(_compiled))]  # the oldest
-        _compiled[shape] = compiled
+        _compiled[structure] = compiled
     return compiled, found
 
 
@@ -87,40 +89,3 @@ def _built(condition: ConditionBase) -> tuple[_Compiled, list[Any]]:
         ),
         list(placeholders.values()),
     )
-
-
-def _shape(condition: ConditionBase, values: list[Any]) -> tuple[object, ...]:
-    """``condition``'s shape, its values appended to ``values`` in the builder's order.
-
-    The parts of a shape are of distinct types, so no two shapes can be mistaken for each
-    other: a nested condition is a tuple, an attribute its class then its name (a str), a
-    value ``None``, and a group of values (``IN``'s) its length (an int).
-    """
-    if not isinstance(condition, ConditionBase):
-        raise _Uncacheable  # boto3 says what is wrong with it
-    expression = condition.get_expression()
-    grouped = condition.has_grouped_values
-    parts: list[object] = [
-        type(condition),
-        expression["format"],
-        expression["operator"],
-        grouped,
-    ]
-    for value in expression["values"]:
-        # The builder's own order of tests: a size() is both a condition and an attribute.
-        if isinstance(value, ConditionBase):
-            parts.append(_shape(value, values))
-        elif isinstance(value, AttributeBase):
-            if type(value.name) is not str:
-                raise _Uncacheable
-            parts.append(type(value))  # (Attr or Key: boto3 tells them apart in key conditions)
-            parts.append(value.name)
-        elif grouped:
-            if type(value) is not list and type(value) is not tuple:
-                raise _Uncacheable  # (a generator would be read up by the walk)
-            values.extend(value)
-            parts.append(len(value))
-        else:
-            values.append(value)
-            parts.append(None)
-    return tuple(parts)

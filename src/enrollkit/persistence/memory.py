@@ -24,7 +24,7 @@ from enrollkit.errors import (
 from enrollkit.layout.table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from enrollkit.models import KeyPair
 from enrollkit.persistence.base import DEFAULT_ORDER_TABLE_NAME, DEFAULT_TABLE_NAME, BasePersistence
-from enrollkit.persistence.conditions import condition_classes, condition_holds
+from enrollkit.persistence.conditions import condition_holds
 from enrollkit.persistence.embedded_index import EmbeddedIndex
 from enrollkit.persistence.indexes import (
     INDEX_KEY_TYPE_MISMATCH,
@@ -44,6 +44,7 @@ from enrollkit.persistence.marshal import (
 from enrollkit.persistence.streams import ttl_removal_record
 from enrollkit.timing import require_aware, ttl
 from enrollkit.transaction.builder import CONDITIONAL_CHECK_FAILED
+from enrollkit.transaction.condition_shape import ConditionShape
 from enrollkit.transaction.limits import MAX_ITEM_BYTES, item_size
 from enrollkit.transaction.operations import ConditionCheck, Delete, Operation, Put, Update
 from enrollkit.transaction.retry import RetryPolicy
@@ -408,7 +409,7 @@ class InMemoryPersistence(BasePersistence):
                     table_name,
                     key,
                     removed,
-                    () if cond is None else _condition_shape(cond),
+                    () if cond is None else _remembered_condition(operation.condition_shape),
                 )
             )
             kept_payloads.append(kept)
@@ -438,9 +439,10 @@ class _PreparedTransaction(NamedTuple):
 
 
 # What a token's transaction is remembered as: per operation, (kind, table, key, removed
-# names, condition shape), tuples of strings and numbers, the condition in prefix order; and
-# apart from those, each operation's payload: the store's copy when it holds the values as
-# written (nothing more to build), else its attributes as name, value, name, value, ...
+# names, condition: its structure in prefix order and its values), tuples of strings and
+# numbers; and apart from those, each operation's payload: the store's copy when it holds
+# the values as written (nothing more to build), else its attributes as name, value, name,
+# value, ...
 # The garbage collector stops tracking tuples of strings and numbers, but never one holding
 # a dict: so the payloads go in one tuple per transaction, not one per operation. (The
 # operations themselves, with their items, boto3 conditions and KeyPairs, kept over twenty
@@ -451,34 +453,12 @@ _RememberedOperation = tuple[str, str, tuple[str, str], tuple[str, ...], tuple[A
 _Remembered = tuple[tuple[_RememberedOperation, ...], tuple[_RememberedPayload, ...]]
 
 
-def _condition_shape(condition: Any) -> tuple[Any, ...]:
-    """A condition in prefix order: operator and operand count, then each operand (an
-    inner condition, ``"attribute", name``, ``"value", literal`` or IN's
-    ``"values", count, *literals``): what its ConditionExpression is built from."""
-    shape: list[Any] = []
-    _append_shape(condition, shape, *condition_classes())
-    return tuple(shape)
-
-
-def _append_shape(
-    condition: Any, shape: list[Any], attribute_base: type[Any], condition_base: type[Any]
-) -> None:
-    expression = condition.get_expression()
-    operands = expression["values"]
-    append = shape.append  # (two appends cost less than a tuple and an extend)
-    append(expression["operator"])
-    append(len(operands))
-    for operand in operands:
-        if isinstance(operand, condition_base):
-            _append_shape(operand, shape, attribute_base, condition_base)
-        elif isinstance(operand, attribute_base):
-            append("attribute")
-            append(operand.name)
-        elif isinstance(operand, list):
-            shape += ("values", len(operand), *operand)
-        else:
-            append("value")
-            append(operand)
+def _remembered_condition(shape: ConditionShape) -> tuple[Any, ...]:
+    """A condition as its token remembers it: its structure and its values (the walk the
+    builder made when it added the operation; refused here as the builder refuses it, for
+    an operation built by hand)."""
+    shape.check()
+    return (shape.structure, shape.values)
 
 
 def _request_fingerprint(remembered: _Remembered) -> tuple[Any, ...]:
@@ -511,23 +491,11 @@ def _operation_fingerprint(
 
 
 def _canonical_shape(shape: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A condition shape with its literals as DynamoDB JSON (compared as DynamoDB does)."""
-    canonical: list[Any] = []
-    position = 0
-    while position < len(shape):
-        tag = shape[position]
-        if tag == "value":
-            canonical += (tag, _wire(shape[position + 1]))
-            position += 2
-        elif tag == "values":
-            count = shape[position + 1]
-            members = shape[position + 2 : position + 2 + count]
-            canonical += (tag, count, *map(_wire, members))
-            position += 2 + count
-        else:  # an operator and its operand count, or "attribute" and its name
-            canonical += (tag, shape[position + 1])
-            position += 2
-    return tuple(canonical)
+    """A remembered condition with its values as DynamoDB JSON (compared as DynamoDB does)."""
+    if not shape:
+        return shape
+    structure, values = shape
+    return (structure, tuple(map(_wire, values)))
 
 
 def _wire_attributes(attributes: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:

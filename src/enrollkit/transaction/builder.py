@@ -8,17 +8,14 @@ the order the operations were added, so the error names the operation that faile
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from enrollkit.errors import (
     CancellationReason,
-    InvalidInput,
     TransactionCanceled,
     TransactionError,
     TransientFailure,
@@ -27,13 +24,10 @@ from enrollkit.layout.table import PARTITION_KEY, SORT_KEY
 from enrollkit.models import KeyPair
 from enrollkit.transaction.limits import (
     MAX_ITEM_BYTES,
-    MAX_NUMBER_EXPONENT,
     MAX_PARTITION_KEY_BYTES,
     MAX_SORT_KEY_BYTES,
     MAX_TRANSACTION_BYTES,
     MAX_TRANSACTION_OPERATIONS,
-    MIN_NUMBER_EXPONENT,
-    holds_unstorable_number,
     item_size,
     names_size,
 )
@@ -305,7 +299,7 @@ class TransactionBuilder:
         request (its item, or its key and assignments), checked by the caller."""
         self._ensure_open()
         if operation.cond is not None:
-            _check_condition(operation.cond)
+            operation.condition_shape.check()  # (walked once: the backend reuses the walk)
         target = (operation.table_name, pk, sk)
         if target in self._targets:
             raise TransactionError(
@@ -388,132 +382,6 @@ def _key_of(item: Mapping[str, Any]) -> tuple[str, str]:
     if len(pk) * 4 > MAX_PARTITION_KEY_BYTES or len(sk) * 4 > MAX_SORT_KEY_BYTES:
         _key_bytes(pk, sk)
     return pk, sk
-
-
-# Operators that order values: DynamoDB orders only strings, numbers and binaries.
-_ORDERING_OPERATORS = frozenset({"<", "<=", ">", ">=", "BETWEEN"})
-# What a ConditionExpression may be built from (boto3's names for them).
-_CONDITION_OPERATORS = frozenset(
-    {
-        *_ORDERING_OPERATORS,
-        *("AND", "OR", "NOT", "=", "<>", "IN", "begins_with", "contains"),
-        *("attribute_exists", "attribute_not_exists", "attribute_type"),
-    }
-)
-_ATTRIBUTE_ONLY_OPERATORS = frozenset({"attribute_exists", "attribute_not_exists"})
-# Operators whose literals must be of some types (checked below); others take any.
-_TYPED_OPERATORS = _ORDERING_OPERATORS | {"begins_with", "attribute_type"}
-_ATTRIBUTE_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
-MAX_IN_OPERANDS = 100
-_SAFE_INT = 10**38  # ints below this in magnitude have at most 38 digits
-
-
-@functools.cache
-def _lazy_imports() -> tuple[type[Any], type[Any], type[Any], Callable[[Any], dict[str, Any]]]:
-    """What _check_condition needs from boto3 and the marshalling, imported on first use
-    (this module stays free of boto3) and then looked up once: import statements in
-    _check_condition cost a third of its time, on every node of every condition."""
-    from boto3.dynamodb.conditions import AttributeBase, ConditionBase
-    from boto3.dynamodb.types import Binary
-
-    from enrollkit.persistence.marshal import serialize_value
-
-    return AttributeBase, ConditionBase, Binary, serialize_value
-
-
-def _literal_kind(value: Any, binary: type[Any]) -> str | None:
-    """A condition literal's DynamoDB type, when it is one that can be ordered."""
-    if isinstance(value, str):
-        return "S"
-    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-        return "N"
-    if isinstance(value, (bytes, bytearray, binary)):
-        return "B"
-    return None  # BOOL, NULL, sets, lists, maps
-
-
-def _check_condition(cond: object) -> None:
-    """Refuse a condition DynamoDB refuses to parse (ValidationException), so every backend
-    refuses it before sending, with the same error:
-
-    - anything but a ``boto3.dynamodb.conditions`` condition (a string, a bare ``Attr``);
-    - a literal DynamoDB cannot hold: a float, an empty set, an object, a number beyond
-      38 digits or its exponent range (checked by serializing it, as the request would);
-    - an ordering comparison or BETWEEN with a literal that is not a string, number or
-      binary; BETWEEN bounds of different types or in the wrong order; begins_with with a
-      literal that is not a string or binary;
-    - IN without operands or with more than 100; ``attribute_type`` with no type name.
-
-    (An attribute of another type is no error: the comparison is then false. IN may mix
-    types: DynamoDB Local accepts ``v IN (:s, :n)`` and compares each operand by type.)
-    """
-    AttributeBase, ConditionBase, Binary, serialize_value = _lazy_imports()
-
-    if not isinstance(cond, ConditionBase):
-        raise TransactionError(
-            "cond must be a boto3.dynamodb.conditions condition, such as "
-            f"Attr('sk').not_exists(), not {type(cond).__name__}"
-        )
-
-    expression = cond.get_expression()
-    operator, operands = expression["operator"], expression["values"]
-    if operator not in _CONDITION_OPERATORS:
-        raise TransactionError(f"{operator!r} is not a condition (compare it with something)")
-    if operator in ("AND", "OR", "NOT"):
-        for operand in operands:
-            _check_condition(operand)
-        return
-    if (
-        operator in _ATTRIBUTE_ONLY_OPERATORS
-        and len(operands) == 1
-        and isinstance(operands[0], AttributeBase)
-    ):
-        return  # attribute_exists(a), attribute_not_exists(a): nothing more to check
-    if operator == "IN":
-        candidates = operands[1]
-        if not isinstance(candidates, (list, tuple, set, frozenset)):
-            raise TransactionError("is_in takes a list of values")
-        if not 1 <= len(candidates) <= MAX_IN_OPERANDS:
-            raise TransactionError(f"IN takes 1 to {MAX_IN_OPERANDS} values")
-        # boto3 sends every member as a value (an Attr among them cannot be serialized).
-        literals = list(candidates)
-    else:
-        literals = [o for o in operands[1:] if not isinstance(o, (AttributeBase, ConditionBase))]
-    for literal in literals:
-        # A string is always a DynamoDB string; an int of at most 38 digits always a
-        # storable number (a TTL, a count): neither needs serializing to be sure.
-        if type(literal) is str or (type(literal) is int and -_SAFE_INT < literal < _SAFE_INT):
-            continue
-        try:
-            serialize_value(literal)
-        except InvalidInput as error:
-            raise TransactionError(f"{operator}: {error}") from None
-        if holds_unstorable_number(literal):
-            raise TransactionError(
-                f"{operator}: DynamoDB's numbers range from 1E{MIN_NUMBER_EXPONENT} to "
-                f"9.99...E+{MAX_NUMBER_EXPONENT} in magnitude"
-            )
-    if operator not in _TYPED_OPERATORS:
-        return  # =, <>, IN and contains take a literal of any type
-    kinds = [_literal_kind(literal, Binary) for literal in literals]
-    if operator in _ORDERING_OPERATORS and not all(k in ("S", "N", "B") for k in kinds):
-        raise TransactionError(f"{operator} orders only strings, numbers and binaries")
-    if operator == "begins_with" and not all(k in ("S", "B") for k in kinds):
-        raise TransactionError("begins_with takes a string or binary prefix")
-    if operator == "attribute_type" and not all(
-        isinstance(literal, str) and literal in _ATTRIBUTE_TYPES for literal in literals
-    ):
-        raise TransactionError(f"attribute_type takes one of {', '.join(sorted(_ATTRIBUTE_TYPES))}")
-    if operator == "BETWEEN" and len(literals) == 2:
-        if kinds[0] != kinds[1]:
-            raise TransactionError("the bounds of BETWEEN must have one type")
-        low, high = literals
-        if kinds[0] == "N":
-            low, high = Decimal(low), Decimal(high)
-        elif kinds[0] == "B":
-            low, high = bytes(low), bytes(high)
-        if low > high:
-            raise TransactionError("BETWEEN needs its lower bound first")
 
 
 def _key_size(key: KeyPair) -> int:

@@ -8,18 +8,55 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from enrollkit.errors import TransactionCanceled
 from enrollkit.layout.table import PARTITION_KEY, SORT_KEY
 from enrollkit.models import KeyPair
+from enrollkit.transaction.condition_shape import NO_CONDITION, ConditionShape, shape_of
 
 if TYPE_CHECKING:
     from boto3.dynamodb.conditions import ConditionBase
 
 
+class _ShapeOnFirstUse:
+    """An operation's ``condition_shape``: its ``cond`` walked on first use, by the builder
+    as it adds the operation, else by the backend sending an operation built by hand; then
+    kept in the operation's ``__dict__``, where later reads find it (this descriptor has
+    no ``__set__``). ``functools.cached_property`` does the same but, on Python 3.11, takes
+    a lock on every first use.
+
+    Not a dataclass field: no ``__init__`` argument, no part of eq or repr. An operation is
+    frozen, so its ``cond`` stays the one walked (``dataclasses.replace`` makes another
+    operation, walked anew); its values are taken when walked, as the builder copies a
+    put's item when it is added."""
+
+    @overload
+    def __get__(self, operation: None, owner: type[Any]) -> _ShapeOnFirstUse: ...
+
+    @overload
+    def __get__(self, operation: _Conditioned, owner: type[Any]) -> ConditionShape: ...
+
+    def __get__(
+        self, operation: _Conditioned | None, owner: type[Any]
+    ) -> ConditionShape | _ShapeOnFirstUse:
+        if operation is None:
+            return self
+        cond = operation.cond
+        shape = NO_CONDITION if cond is None else shape_of(cond)
+        operation.__dict__["condition_shape"] = shape
+        return shape
+
+
+class _Conditioned:
+    """What every operation has: a condition (or None), walked once."""
+
+    cond: ConditionBase | None
+    condition_shape = _ShapeOnFirstUse()
+
+
 @dataclass(frozen=True)
-class Put:
+class Put(_Conditioned):
     """Write a whole item (replacing any item with the same key)."""
 
     table_name: str
@@ -33,7 +70,7 @@ class Put:
 
 
 @dataclass(frozen=True)
-class Update:
+class Update(_Conditioned):
     """Change some attributes of an item: ``set`` assigns values, ``remove`` drops names.
 
     Like DynamoDB's UpdateItem, an update of a missing item creates it unless
@@ -49,7 +86,7 @@ class Update:
 
 
 @dataclass(frozen=True)
-class Delete:
+class Delete(_Conditioned):
     """Delete an item (a no-op when it does not exist, unless ``cond`` says otherwise)."""
 
     table_name: str
@@ -59,7 +96,7 @@ class Delete:
 
 
 @dataclass(frozen=True)
-class ConditionCheck:
+class ConditionCheck(_Conditioned):
     """Require ``cond`` to hold on an item, without writing it."""
 
     table_name: str
