@@ -120,80 +120,75 @@ def shape_of(condition: object) -> ConditionShape:
     (An attribute of another type is no error: the comparison is then false. IN may mix
     types: DynamoDB Local accepts ``v IN (:s, :n)`` and compares each operand by type.)
     """
-    attribute_base, condition_base, _, _ = _boto3_parts()
-    if not isinstance(condition, condition_base):
+    walk = _Walk()
+    if not isinstance(condition, walk.condition_base):
         return ConditionShape((), (), _not_a_condition(condition), cacheable=False)
-    structure: list[Any] = []
-    values: list[Any] = []
-    unread: list[bool] = []  # a True for each part the walk could not read for boto3
-    refusal = _walk(condition, True, structure, values, unread, attribute_base, condition_base)
-    return _new_shape(ConditionShape, (tuple(structure), tuple(values), refusal, not unread))
+    refusal = walk.condition(condition, checked=True)
+    shape = (tuple(walk.structure), tuple(walk.values), refusal, not walk.unread)
+    return _new_shape(ConditionShape, shape)
 
 
-def _walk(
-    condition: Any,
-    checked: bool,
-    structure: list[Any],
-    values: list[Any],
-    unread: list[bool],
-    attribute_base: type[Any],
-    condition_base: type[Any],
-) -> str | None:
-    """Walk one condition into ``structure`` and ``values``; return the first refusal found
-    where DynamoDB wants a condition (``checked``: the top, or under AND, OR, NOT; not an
-    operand such as a ``size()``)."""
-    expression = condition.get_expression()
-    operator, operands = expression["operator"], expression["values"]
-    structure += (expression["format"], operator, len(operands))
-    refusal = None
-    if checked and operator not in _CONDITION_OPERATORS:
-        refusal = f"{operator!r} is not a condition (compare it with something)"
-    logical = operator in _LOGICAL_OPERATORS
-    plain = True  # every value a string or an int of at most 38 digits
-    for operand in operands:
-        # The builder's own order of tests: a size() is both a condition and an attribute.
-        if isinstance(operand, condition_base):
-            structure.append(_CONDITION)
-            inner = _walk(
-                operand,
-                checked and logical,
-                structure,
-                values,
-                unread,
-                attribute_base,
-                condition_base,
-            )
-            refusal = refusal or inner
-            continue
-        if logical and checked and refusal is None:
-            refusal = _not_a_condition(operand)
-        if isinstance(operand, attribute_base):
-            name = operand.name
-            if type(name) is not str:
-                unread.append(True)  # (boto3 refuses it when it builds it)
-            structure += (_ATTRIBUTE, name)
-        elif not condition.has_grouped_values:
-            structure.append(_VALUE)
-            values.append(operand)
-            if type(operand) is not str and not (
-                type(operand) is int and -_SAFE_INT < operand < _SAFE_INT
-            ):
-                plain = False
-        elif isinstance(operand, (list, tuple, set, frozenset)):
-            structure += (_GROUP, len(operand))
-            values.extend(operand)
-        else:
-            structure.append(_UNREAD_GROUP)
-            unread.append(True)
-    # (The usual comparisons, of plain values, need no closer look.)
-    if (
-        checked
-        and not logical
-        and refusal is None
-        and not (plain and operator in _PLAIN_VALUES_OPERATORS)
-    ):
-        return _comparison_refusal(operator, operands)
-    return refusal
+class _Walk:
+    """What one walk has found so far, and boto3's classes it tells operands apart by."""
+
+    __slots__ = ("attribute_base", "condition_base", "structure", "unread", "values")
+
+    def __init__(self) -> None:
+        self.attribute_base, self.condition_base, _, _ = _boto3_parts()
+        self.structure: list[Any] = []
+        self.values: list[Any] = []
+        self.unread = False  # a part the walk could not read as boto3's builder would
+
+    def condition(self, condition: Any, checked: bool) -> str | None:
+        """Walk one condition; return the first refusal found where DynamoDB wants a
+        condition (``checked``: the top, or under AND, OR, NOT; not an operand such as a
+        ``size()``)."""
+        structure, values = self.structure, self.values
+        attribute_base, condition_base = self.attribute_base, self.condition_base
+        expression = condition.get_expression()
+        operator, operands = expression["operator"], expression["values"]
+        structure += (expression["format"], operator, len(operands))
+        refusal = None
+        if checked and operator not in _CONDITION_OPERATORS:
+            refusal = f"{operator!r} is not a condition (compare it with something)"
+        logical = operator in _LOGICAL_OPERATORS
+        plain = True  # every value a string or an int of at most 38 digits
+        for operand in operands:
+            # The builder's own order of tests: a size() is both a condition and an attribute.
+            if isinstance(operand, condition_base):
+                structure.append(_CONDITION)
+                inner = self.condition(operand, checked and logical)
+                refusal = refusal or inner
+                continue
+            if logical and checked and refusal is None:
+                refusal = _not_a_condition(operand)
+            if isinstance(operand, attribute_base):
+                name = operand.name
+                if type(name) is not str:
+                    self.unread = True  # (boto3 refuses it when it builds it)
+                structure += (_ATTRIBUTE, name)
+            elif not condition.has_grouped_values:
+                structure.append(_VALUE)
+                values.append(operand)
+                if type(operand) is not str and not (
+                    type(operand) is int and -_SAFE_INT < operand < _SAFE_INT
+                ):
+                    plain = False
+            elif isinstance(operand, (list, tuple, set, frozenset)):
+                structure += (_GROUP, len(operand))
+                values.extend(operand)
+            else:
+                structure.append(_UNREAD_GROUP)
+                self.unread = True
+        # (The usual comparisons, of plain values, need no closer look.)
+        if (
+            checked
+            and not logical
+            and refusal is None
+            and not (plain and operator in _PLAIN_VALUES_OPERATORS)
+        ):
+            return _comparison_refusal(operator, operands)
+        return refusal
 
 
 def _not_a_condition(value: object) -> str:
