@@ -359,6 +359,13 @@ REFUSED = [
     pytest.param(Attr("n").attribute_type("FOO"), id="attribute-type-unknown"),
     pytest.param(Attr("n").attribute_type("n"), id="attribute-type-lowercase"),
     pytest.param(Attr("n").attribute_type(1), id="attribute-type-number"),
+    # Names: "ExpressionAttributeNames/Values contains invalid value: Empty attribute name";
+    # botocore refuses a map key that is no string, boto3 an attribute name.
+    pytest.param(Attr("").not_exists(), id="empty-attribute-name"),
+    pytest.param(Attr("").size().gt(1), id="size-of-an-empty-attribute-name"),
+    pytest.param(Attr(1).eq("x"), id="attribute-name-not-a-string"),
+    pytest.param(Attr("m").eq({"": "x"}), id="eq-map-with-an-empty-key"),
+    pytest.param(Attr("m").ne({"k": {1: "x"}}), id="ne-map-with-a-key-not-a-string"),
 ]
 
 

@@ -36,6 +36,7 @@ from enrollkit.transaction.limits import (
     MAX_NUMBER_EXPONENT,
     MIN_NUMBER_EXPONENT,
     holds_unstorable_number,
+    value_size,
 )
 
 # The tags of a structure's operands.
@@ -164,8 +165,10 @@ class _Walk:
                 refusal = _not_a_condition(operand)
             if isinstance(operand, attribute_base):
                 name = operand.name
-                if type(name) is not str:
-                    self.unread = True  # (boto3 refuses it when it builds it)
+                if type(name) is not str or not name:
+                    # DynamoDB: "Empty attribute name"; boto3 cannot build another type.
+                    self.unread = self.unread or type(name) is not str
+                    refusal = refusal or f"an attribute name is a non-empty string, not {name!r}"
                 structure += (_ATTRIBUTE, name)
             elif not condition.has_grouped_values:
                 structure.append(_VALUE)
@@ -224,7 +227,8 @@ def _comparison_refusal(operator: str, operands: tuple[Any, ...]) -> str | None:
             continue
         try:
             serialize_value(literal)
-        except InvalidInput as error:
+            value_size(literal)  # (refuses a map key DynamoDB refuses, at any depth)
+        except (InvalidInput, TransactionError) as error:
             return f"{operator}: {error}"
         if holds_unstorable_number(literal):
             return (
