@@ -588,6 +588,12 @@ def test_show_refuses_the_locks_partition_as_an_id(capsys: pytest.CaptureFixture
 # -- enrollkit backfill --------------------------------------------------------------------------
 
 
+def unreadable_in_run(output: str) -> int:
+    """The unreadable count of a backfill run's last progress line ("..., N unreadable")."""
+    last = [line for line in output.splitlines() if line.startswith("scanned ")][-1]
+    return int(last.rsplit(", ", 1)[1].split()[0])
+
+
 def test_backfill_command_reports_progress_keeps_a_checkpoint_and_resumes(
     dynamodb_endpoint: Endpoint,
     capsys: pytest.CaptureFixture[str],
@@ -603,6 +609,7 @@ def test_backfill_command_reports_progress_keeps_a_checkpoint_and_resumes(
     assert run(capsys, "create-tables", *endpoint, *names)[0] == 0
     store = DynamoDBPersistence(names[1], names[3], endpoint_url=dynamodb_endpoint.endpoint_url)
     originals = [seed_original(store, n, tenant="acme", minute=n) for n in range(5)]
+    store.put_item({"id": "broken", "sk": "0", "metadata__tenant_id": "acme"})
     checkpoint = tmp_path / "backfill.checkpoint"
 
     # The first run dies after its second page: the checkpoint file holds where it was.
@@ -621,6 +628,7 @@ def test_backfill_command_reports_progress_keeps_a_checkpoint_and_resumes(
     assert status != 0 and "interrupted" in err
     assert "scanned 2 items" in out and "scanned 4 items" in out
     assert checkpoint.read_text("utf-8").strip()
+    first_out = out
 
     monkeypatch.setattr(backfill, "backfill_indexes", real)
     status, out, err = run(
@@ -629,6 +637,11 @@ def test_backfill_command_reports_progress_keeps_a_checkpoint_and_resumes(
     assert status == 0, err
     assert out.startswith(f"Resuming from {checkpoint}.")
     assert "Done: every readable enrollment is in the listing indexes." in out
+    # The unreadable item is told once, on its page, and counted from then on.
+    problems = [line for line in (first_out + out).splitlines() if "left as is:" in line]
+    assert problems == ["  left as is: item 'broken'/'0': attribute 'user' is missing, not Mapping"]
+    # Each run counts its own: the item was on a page of one of them.
+    assert unreadable_in_run(first_out) + unreadable_in_run(out) == 1
     assert not checkpoint.exists()
     listed = list_enrollments(persistence_layer=store, tenant_id="acme").items
     assert sorted(s.id for s in listed) == sorted(originals)

@@ -35,18 +35,16 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             print(f"Resuming from {checkpoint_file}.")
     store = connect(args)
     require_tables(store, args)
-    reported = 0
     progress = None
     for progress in backfill_indexes(
         persistence_layer=store, checkpoint=checkpoint, page_size=args.page_size
     ):
-        for problem in progress.unreadable[reported:]:
+        for problem in progress.unreadable:
             print(f"  left as is: {problem}")
-        reported = len(progress.unreadable)
         print(
             f"scanned {progress.scanned} items: {progress.updated} enrollments indexed, "
             f"{progress.up_to_date} already were, {progress.schedules_indexed} schedule "
-            f"items put in the due-time index, {reported} unreadable",
+            f"items put in the due-time index, {progress.unreadable_total} unreadable",
             flush=True,
         )
         if checkpoint_file is not None and progress.checkpoint is not None:

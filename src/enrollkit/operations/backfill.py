@@ -54,7 +54,10 @@ class BackfillProgress:
     up_to_date: int = 0
     """Root items that had them already: not written."""
     unreadable: tuple[str, ...] = field(default_factory=tuple)
-    """Why each root item that could not be indexed could not (left as it is)."""
+    """Why each item of this page that could not be indexed could not (left as it is).
+    Only this page's: a table with many of them must not make each page cost more."""
+    unreadable_total: int = 0
+    """Items that could not be indexed, in this run so far."""
     schedules_indexed: int = 0
     """Schedule items given the due-time index attributes they lacked."""
     checkpoint: str | None = None
@@ -106,7 +109,8 @@ def backfill_indexes(
             scanned=progress.scanned + len(page.items),
             updated=progress.updated + updated,
             up_to_date=progress.up_to_date + up_to_date,
-            unreadable=(*progress.unreadable, *unreadable),
+            unreadable=tuple(unreadable),
+            unreadable_total=progress.unreadable_total + len(unreadable),
             schedules_indexed=progress.schedules_indexed + schedules_indexed,
             checkpoint=_encode_checkpoint(start_after) if start_after is not None else None,
         )
