@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -65,7 +65,7 @@ from enrollkit.records import (
     EnrollmentSummary,
     LockRecord,
 )
-from enrollkit.timing import cancel_deadline, iso, ttl
+from enrollkit.timing import cancel_deadline, iso, ttl, utc_fields
 
 if TYPE_CHECKING:
     from boto3.dynamodb.conditions import ConditionBase
@@ -222,18 +222,7 @@ _CREATED_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 def created_order(instant: datetime) -> str:
     """An instant as a fixed-width UTC string, so that strings sort as instants do (an
     ISO string with an offset, or without microseconds, would not)."""
-    # strftime(_CREATED_FORMAT)'s text for years 1970..9000 (timing's range), at half
-    # isoformat()'s cost.
-    utc = instant if instant.tzinfo is timezone.utc else instant.astimezone(timezone.utc)
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031  (f-string specs: slower)
-        utc.year,
-        utc.month,
-        utc.day,
-        utc.hour,
-        utc.minute,
-        utc.second,
-        utc.microsecond,
-    )
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % utc_fields(instant)  # noqa: UP031
 
 
 def enrollment_at(created: str) -> str | None:
