@@ -38,6 +38,7 @@ STEPS = [
     "3. A duplicate refused",
     "4. A cancel that returns the seat",
     "5. The schedule of reminders",
+    "6. First access",
 ]
 
 
@@ -158,6 +159,11 @@ def test_demo_on_the_embedded_backend(capsys: pytest.CaptureFixture[str]) -> Non
     for event in ("REMINDER_NO_ACCESS_3_DAYS", "ACCESS_PERIOD_REMINDER_30_DAYS", "COURSE_EXPIRED"):
         assert re.search(event + r"\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC", out), event
     assert "0 items left" in out
+    # after the first access: IN_PROGRESS, the no-access reminder gone, a no-activity one due
+    first_access = out.split("6. First access", 1)[1]
+    assert "moves her enrollment to IN_PROGRESS" in first_access
+    assert re.search(r"NO_ACTIVITY_7_DAYS\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC\s+8 days", first_access)
+    assert "REMINDER_NO_ACCESS_3_DAYS" not in first_access
     assert max(len(line) for line in out.splitlines()) <= 100
 
 

@@ -6,6 +6,7 @@ per function:
 3. A duplicate refused                  :func:`_duplicate_refused`
 4. A cancel that returns the seat       :func:`_cancel_returns_the_seat`
 5. The schedule of reminders            :func:`_schedule_of_reminders`
+6. First access                         :func:`_first_access`
 
 On the embedded backend unless --endpoint-url is given. The operations and the backends
 are imported inside the functions that use them.
@@ -103,6 +104,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _duplicate_refused(run, ana, seats[2])
     _cancel_returns_the_seat(run, seats, ana, bruno)
     _schedule_of_reminders(run, ana, bruno)
+    _first_access(run, ana)
 
     print()
     _sign_off(args, store, ana)
@@ -289,10 +291,43 @@ def _schedule_of_reminders(run: _Run, ana: Enrollment, bruno: Enrollment) -> Non
         "its TTL. `enrollkit deliver` (the sweeper, every minute) delivers each on time and",
         "exactly once; the TTL stream consumer is the safety net.",
     )
+    _schedule_table(run, ana)
+    left = run.store.query(bruno.id, sk_prefix=schedule.PREFIX)
+    run.say.say(
+        "",
+        f"{bruno.user.name}'s schedule: {len(left)} items left (cancel deleted them all).",
+        "DynamoDB deletes expired items up to days late: enrollkit treats an item whose",
+        "ttl has passed as gone (an expired lock never blocks a new enrollment).",
+    )
+
+
+def _first_access(run: _Run, ana: Enrollment) -> None:
+    """6. Ana opens the course: her enrollment is IN_PROGRESS, and her reminders follow."""
+    from enrollkit import record_access
+
+    run.say.heading("First access")
+    result = record_access(
+        ana.id,
+        persistence_layer=run.store,
+        tenant_id=run.tenant.id,
+        now=run.now + timedelta(days=1),
+    )
+    run.say.say(
+        f"{ana.user.name} opens the course a day later. record_access(), cheap and safe on",
+        f"every page view, moves her enrollment to {result.status.value}, removes the no-access",
+        "reminder, and schedules a no-activity one 7 days after her last access (each later",
+        "access pushes it back).",
+    )
+    _schedule_table(run, ana)
+
+
+def _schedule_table(run: _Run, enrollment: Enrollment) -> None:
+    """The lifecycle events an enrollment has scheduled, soonest first."""
     events = [
         event
         for event in map(
-            schedule.parse_schedule_item, run.store.query(ana.id, sk_prefix=schedule.PREFIX)
+            schedule.parse_schedule_item,
+            run.store.query(enrollment.id, sk_prefix=schedule.PREFIX),
         )
         if event is not None
     ]
@@ -307,13 +342,6 @@ def _schedule_of_reminders(run: _Run, ana: Enrollment, bruno: Enrollment) -> Non
             )
             for event in sorted(events, key=lambda event: event.due)
         ],
-    )
-    left = run.store.query(bruno.id, sk_prefix=schedule.PREFIX)
-    run.say.say(
-        "",
-        f"{bruno.user.name}'s schedule: {len(left)} items left (cancel deleted them all).",
-        "DynamoDB deletes expired items up to days late: enrollkit treats an item whose",
-        "ttl has passed as gone (an expired lock never blocks a new enrollment).",
     )
 
 
