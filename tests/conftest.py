@@ -125,7 +125,7 @@ def dynamodb_local_server() -> Iterator[dynamodb_local.DynamoDBLocal]:
         if dynamodb_local.required():
             pytest.fail(f"CI must run DynamoDB Local: {reason}", pytrace=False)
         pytest.skip(reason)
-    server = dynamodb_local.start()
+    server = dynamodb_local.start(dynamodb_local.TEST_JVM_OPTIONS)
     _ENGINE_BY_URL[server.endpoint_url] = "dynamodb_local"
     TABLES.serve(server.endpoint_url)
     yield server
@@ -141,7 +141,7 @@ def idle_dynamodb_local(
     table with TTL on holds one for ten seconds at a time, so on the shared instance they
     can wait minutes behind other tests' tables. (Requesting the shared one first makes it
     skip, or fail under CI, just as the shared one does.)"""
-    server = dynamodb_local.start()
+    server = dynamodb_local.start(dynamodb_local.TEST_JVM_OPTIONS)
     _ENGINE_BY_URL[server.endpoint_url] = "dynamodb_local"
     TABLES.serve(server.endpoint_url)
     yield server
