@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from boto3.dynamodb.conditions import Attr
+from botocore.exceptions import ClientError
 
 from enrollkit import InMemoryPersistence, KeyPair, RetryPolicy
 from enrollkit.errors import (
@@ -20,7 +21,13 @@ from enrollkit.errors import (
 from enrollkit.persistence.base import BasePersistence
 from enrollkit.transaction.builder import TransactionBuilder, TransactionExecutor, open_transaction
 from enrollkit.transaction.operations import Operation, Put
-from tests.conftest import MOTO_OVERSIZED_UPDATE, engine_of
+from tests.conftest import (
+    MOTO_OVERSIZED_UPDATE,
+    Endpoint,
+    drop_tables,
+    engine_of,
+    new_dynamodb,
+)
 
 KB = 1024
 
@@ -792,6 +799,35 @@ def test_a_name_dynamodb_refuses_is_refused_before_sending(
         persistence.put_item({"id": "named", "sk": "3", **attributes})
     assert sends == []
     assert persistence.query("named") == []
+
+
+@pytest.mark.dynamodb_local
+def test_dynamodb_local_refuses_the_empty_names_the_builder_refuses(
+    dynamodb_local_server: Endpoint,
+) -> None:
+    """The premise of the two tests around this one, on AWS's own engine: sent as they are
+    (the client, not the builder), empty names are a ValidationException. (A name that is
+    not a string never leaves botocore.)"""
+    store = new_dynamodb(dynamodb_local_server)
+    try:
+        item = {"id": {"S": "named"}, "sk": {"S": "0"}}
+        requests = [
+            {"Item": {**item, "": {"S": "x"}}},
+            {"Item": {**item, "m": {"M": {"": {"S": "x"}}}}},
+            {
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(#n)",
+                "ExpressionAttributeNames": {"#n": ""},
+            },
+        ]
+        for request in requests:
+            put = {"Put": {"TableName": store.table_name, **request}}
+            with pytest.raises(ClientError, match="Empty attribute name") as refused:
+                store.client.transact_write_items(TransactItems=[put])
+            assert refused.value.response["Error"]["Code"] == "ValidationException"
+        assert store.query("named") == []
+    finally:
+        drop_tables(store)
 
 
 @pytest.mark.parametrize("removed", ["", 1, b"n"])
