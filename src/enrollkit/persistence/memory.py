@@ -70,12 +70,10 @@ class _Table:
         )
         # Each index by its partition key attribute: an item reaches only the indexes it
         # may be in (a root item 6 of 7, a schedule item 1), not every index.
-        self._routes = tuple(
-            (spec.partition_key, spec.sort_key, self.indexes[spec.name]) for spec in indexes
-        )
+        self._routes = tuple((spec.partition_key, self.indexes[spec.name]) for spec in indexes)
         self._routes_by_attribute: dict[str, tuple[EmbeddedIndex, ...]] = {
-            attribute: tuple(index for name, _, index in self._routes if name == attribute)
-            for attribute, _, _ in self._routes
+            attribute: tuple(index for name, index in self._routes if name == attribute)
+            for attribute, _ in self._routes
         }
         self._route_attributes = frozenset(self._routes_by_attribute)
 
@@ -88,17 +86,19 @@ class _Table:
         request), and tell whether one has another type than a string (that operation's
         cancellation reason, decided after the conditions). Stored items hold only string
         index keys, so an update's assigned ``attributes`` decide it for its whole item."""
-        values = [attributes[name] for name in self.index_keys.intersection(attributes)]
-        # An ASCII string of 1..1,024 characters fits every index key: only another string
-        # needs the indexes' own checks (which say, in index order, what is wrong).
-        if any(
-            isinstance(value, str)
-            and not (value.isascii() and 0 < len(value) <= MAX_INDEX_SORT_KEY_BYTES)
-            for value in values
-        ):
-            for index in self.indexes.values():
-                index.spec.check_values(attributes)
-        return not all(isinstance(value, str) for value in values)
+        if self.index_keys.isdisjoint(attributes):  # (most items: no index key)
+            return False
+        mismatch = False
+        for name in self.index_keys.intersection(attributes):
+            value = attributes[name]
+            if not isinstance(value, str):
+                mismatch = True
+            # An ASCII string of 1..1,024 characters fits every index key: only another
+            # string needs the indexes' own checks (which say, in index order, what is wrong).
+            elif not (value.isascii() and 0 < len(value) <= MAX_INDEX_SORT_KEY_BYTES):
+                for index in self.indexes.values():
+                    index.spec.check_values(attributes)
+        return mismatch
 
     def put(self, item: dict[str, Any]) -> None:
         sk = item[SORT_KEY]
@@ -107,20 +107,12 @@ class _Table:
             partition = self._partitions[item[PARTITION_KEY]] = {}
         old = partition.get(sk)
         if old is None:  # a new item: only the indexes keyed by one of its attributes
-            if self._route_attributes.isdisjoint(item):
-                partition[sk] = item
-                return
-            for attribute in self._route_attributes.intersection(item):
-                for index in self._routes_by_attribute[attribute]:
-                    index.add(item)
+            for index in self._indexes_of(item):
+                index.add(item)
         else:
-            for attribute, sort_attribute, index in self._routes:
+            for attribute, index in self._routes:
                 if attribute in old:
-                    if (
-                        attribute in item
-                        and old[attribute] == item[attribute]
-                        and old.get(sort_attribute) == item.get(sort_attribute)
-                    ):
+                    if attribute in item and index.spec.keys_of(old) == index.spec.keys_of(item):
                         continue  # its entry stays (a status change keeps the tenant's, ...)
                     index.remove(old)
                 if attribute in item:
@@ -132,15 +124,20 @@ class _Table:
         if partition is not None:
             old = partition.pop(sk, None)
             if old is not None:
-                self._unindex(old)
+                for index in self._indexes_of(old):
+                    index.remove(old)
             if not partition:
                 del self._partitions[pk]
 
-    def _unindex(self, item: dict[str, Any]) -> None:
-        if not self._route_attributes.isdisjoint(item):
-            for attribute in self._route_attributes.intersection(item):
-                for index in self._routes_by_attribute[attribute]:
-                    index.remove(item)
+    def _indexes_of(self, item: Mapping[str, Any]) -> list[EmbeddedIndex]:
+        """The indexes keyed by one of ``item``'s attributes (most items: none)."""
+        if self._route_attributes.isdisjoint(item):
+            return []
+        return [
+            index
+            for attribute in self._route_attributes.intersection(item)
+            for index in self._routes_by_attribute[attribute]
+        ]
 
     def partition(self, pk: str) -> dict[str, dict[str, Any]]:
         return self._partitions.get(pk, {})
@@ -358,17 +355,12 @@ class InMemoryPersistence(BasePersistence):
         """Each operation's values as DynamoDB would store them, its table and key, whether
         an index key attribute has another type than a string, and the form its token
         remembers it by: one pass, with the checks of DynamoDB's request validation."""
-        tables: list[_Table] = []
+        found: list[_Table | None] = []
         payloads: list[dict[str, Any]] = []
         keys: list[tuple[str, str]] = []
-        mismatches: list[bool] = []
         remembered: list[_RememberedOperation] = []
         kept_payloads: list[_RememberedPayload] = []
         updates = False
-        # Every table found and every index key value a short ASCII string (or of another
-        # type): otherwise the checks run again below, in DynamoDB's order, to say what
-        # is wrong first.
-        plain = True
         tables_by_name = self._tables
         for operation in operations:
             kept: _RememberedPayload
@@ -387,21 +379,9 @@ class InMemoryPersistence(BasePersistence):
             else:
                 raise TypeError(f"unknown operation {operation!r}")
             table_name = operation.table_name
-            table = tables_by_name.get(table_name)
-            mismatch = False
-            if table is None:
-                plain = False
-            elif payload and not table.index_keys.isdisjoint(payload):  # (most: no index key)
-                for name in table.index_keys.intersection(payload):
-                    value = payload[name]
-                    if not isinstance(value, str):
-                        mismatch = True
-                    elif not (value.isascii() and 0 < len(value) <= MAX_INDEX_SORT_KEY_BYTES):
-                        plain = False
-            tables.append(table)  # type: ignore[arg-type]  # checked below when None
+            found.append(tables_by_name.get(table_name))
             payloads.append(payload)
             keys.append(key)
-            mismatches.append(mismatch)
             cond = operation.cond
             remembered.append(
                 (
@@ -413,12 +393,15 @@ class InMemoryPersistence(BasePersistence):
                 )
             )
             kept_payloads.append(kept)
-        if not plain:  # an unknown table, or an index key value to check closely
-            tables = [self._rows(operation.table_name) for operation in operations]
-            mismatches = [
-                table.check_index_keys(payload)
-                for table, payload in zip(tables, payloads, strict=True)
-            ]
+        # DynamoDB's request validation, in its order: every table first, then the index
+        # key values of each operation.
+        tables = [
+            table if table is not None else self._rows(operation.table_name)
+            for table, operation in zip(found, operations, strict=True)
+        ]
+        mismatches = [
+            table.check_index_keys(payload) for table, payload in zip(tables, payloads, strict=True)
+        ]
         return _PreparedTransaction(
             tables,
             payloads,
