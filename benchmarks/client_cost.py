@@ -6,11 +6,10 @@ handler answers every request with a canned response, so only client-side work c
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from benchmarks.goals import Goal, micros
@@ -130,11 +129,14 @@ class _ClientTime:
 
         return timed
 
-    def per_call(self, run: Callable[[], float], calls: int) -> tuple[float, float]:
-        """``run()``'s seconds per call, and of those the seconds inside the client."""
+    def measure(
+        self, run: Callable[[Any], object], arguments: Sequence[Any]
+    ) -> tuple[float, float]:
+        """Seconds per call of ``run`` over ``arguments`` (as ``per_call``), and of those
+        the seconds inside the client."""
         self.seconds = 0.0
-        total = run()
-        return total, self.seconds / calls
+        total = per_call(run, arguments, self._clock)
+        return total, self.seconds / len(arguments)
 
     def stop(self) -> None:
         for name in self.METHODS:
@@ -182,19 +184,13 @@ def run(calls: int = 100, rounds: int = 15) -> dict[str, float]:
     samples: dict[str, list[float]] = {name: [] for name in (*_FIGURES, *_PARTS)}
     for _ in range(rounds):
         enrollments = new_enrollments(calls)
-        total, in_client = inside.per_call(
-            functools.partial(per_call, lambda e: enroll_one(store, e), enrollments, clock),  # type: ignore[arg-type]
-            calls,
-        )
+        total, in_client = inside.measure(lambda e: enroll_one(store, e), enrollments)
         samples["enroll"].append(total)
         samples["boto3 enroll, in enroll()"].append(in_client)
         samples["boto3 enroll"].append(
             per_call(lambda _: send_write(**enroll_request), range(calls), clock)
         )
-        total, in_client = inside.per_call(
-            lambda: per_call(lambda _: cancel_one(store, enrollment_id), range(calls), clock),
-            calls,
-        )
+        total, in_client = inside.measure(lambda _: cancel_one(store, enrollment_id), range(calls))
         samples["cancel"].append(total)
         samples["boto3 cancel, in cancel()"].append(in_client)
         samples["boto3 cancel"].append(
