@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from enrollkit import InMemoryPersistence, KeyPair
 from enrollkit.errors import TransactionCanceled, TransactionError
 from enrollkit.persistence.base import BasePersistence
+from enrollkit.persistence.conditions import condition_holds
 from enrollkit.persistence.dynamodb import transact_items
 from enrollkit.transaction.builder import open_transaction
 from enrollkit.transaction.condition_shape import shape_of
@@ -147,13 +148,13 @@ def test_the_dynamodb_request_reuses_the_builders_walk(expressions_counted: list
 
 
 def test_the_embedded_backend_reuses_the_builders_walk(expressions_counted: list[object]) -> None:
-    """Adding walks a condition, the commit evaluates it: each node twice, no more."""
+    """Adding walks a condition; the commit evaluates the walk's shape: each node once."""
     store = InMemoryPersistence()
     with store.transact_writer() as transaction:
         transaction.put(
             item={"id": "a", "sk": "0"}, cond=Attr("sk").not_exists() & Attr("n").not_exists()
         )
-    assert len(expressions_counted) == 3 + 3
+    assert len(expressions_counted) == 3
 
 
 # -- operations built by hand ----------------------------------------------------------------
@@ -224,3 +225,29 @@ def test_the_token_memory_holds_no_tracked_condition() -> None:
     condition = operation[-1]
     assert type(condition) is tuple and not gc.is_tracked(condition)
     assert all(type(part) is tuple and not gc.is_tracked(part) for part in condition)
+
+
+# -- the embedded backend evaluates the walk ---------------------------------------------------
+
+
+def test_the_embedded_backend_evaluates_the_values_taken_when_the_operation_was_added() -> None:
+    """As the DynamoDB backend sends them: a list given to is_in and changed afterwards does
+    not change the condition."""
+    store = InMemoryPersistence()
+    store.put_item({"id": "a", "sk": "0", "s": "x"})
+    allowed = ["x"]
+    with store.transact_writer() as transaction:
+        transaction.condition(key=key("a"), cond=Attr("s").is_in(allowed))
+        allowed[0] = "y"
+    refused = ["y"]
+    with pytest.raises(TransactionCanceled), store.transact_writer() as transaction:
+        transaction.condition(key=key("a"), cond=Attr("s").is_in(refused))
+        refused[0] = "x"
+
+
+def test_condition_holds_refuses_what_the_builder_refuses() -> None:
+    """The public evaluator (for backends of one's own) walks and checks its condition."""
+    assert condition_holds(Attr("s").eq("x"), {"s": "x"})
+    assert not condition_holds(Attr("s").eq("x"), None)
+    with pytest.raises(TransactionError, match="orders only"):
+        condition_holds(Attr("s").lt(True), {"s": "x"})

@@ -1,17 +1,33 @@
-"""Evaluates boto3 condition objects against an item, with DynamoDB's semantics.
+"""Evaluates a condition against an item, with DynamoDB's semantics.
 
 Used by the embedded backend, so a condition holds there exactly when it would
 hold in DynamoDB: a missing attribute fails every comparison but ``<>``, values
 of different types are never equal nor ordered, and numbers compare by value.
+
+It reads the condition's shape (:mod:`enrollkit.transaction.condition_shape`), the walk
+the builder made when it added the operation, not the boto3 objects: its structure is
+compiled once into a predicate, which takes the shape's values. So the values evaluated are
+the ones the DynamoDB backend sends and the token memory remembers, taken when the operation
+was added (a list given to ``is_in`` and changed later changes neither).
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from enrollkit.transaction.condition_shape import (
+    OPERAND_ATTRIBUTE,
+    OPERAND_CONDITION,
+    OPERAND_GROUP,
+    OPERAND_VALUE,
+    ConditionShape,
+    shape_of,
+)
 
 if TYPE_CHECKING:
     from boto3.dynamodb.conditions import ConditionBase
@@ -20,76 +36,160 @@ _MISSING = object()
 _PATH_PART = re.compile(r"^([^\[\]]+)((?:\[\d+\])*)$")
 _INDEX = re.compile(r"\[(\d+)\]")
 
+# A compiled condition, and a compiled operand: each reads an item and the shape's values.
+Predicate = Callable[[Mapping[str, Any], tuple[Any, ...]], bool]
+_Getter = Callable[[Mapping[str, Any], tuple[Any, ...]], Any]
+
 
 def condition_holds(condition: ConditionBase, item: Mapping[str, Any] | None) -> bool:
-    """Whether ``condition`` holds on ``item`` (``None``: the item does not exist)."""
-    return _evaluate(condition, item or {})
+    """Whether a boto3 ``condition`` holds on ``item`` (``None``: the item does not exist).
+
+    Raises:
+        TransactionError: DynamoDB would refuse the condition (see ``shape_of``).
+    """
+    shape = shape_of(condition)
+    shape.check()
+    return shape_holds(shape, item)
 
 
-def _evaluate(condition: ConditionBase, item: Mapping[str, Any]) -> bool:
-    expression = condition.get_expression()
-    operator: str = expression["operator"]
-    values = expression["values"]
-    if operator == "AND":
-        return _evaluate(values[0], item) and _evaluate(values[1], item)
-    if operator == "OR":
-        return _evaluate(values[0], item) or _evaluate(values[1], item)
-    if operator == "NOT":
-        return not _evaluate(values[0], item)
-    if operator == "attribute_exists":
-        return _resolve(values[0], item) is not _MISSING
-    if operator == "attribute_not_exists":
-        return _resolve(values[0], item) is _MISSING
-    operands = [_resolve(value, item) for value in values]
-    if operator == "=":
-        return _equal(operands[0], operands[1])
-    if operator == "<>":
-        return not _equal(operands[0], operands[1])
-    if operator in ("<", "<=", ">", ">="):
-        return _ordered(operator, operands[0], operands[1])
-    if operator == "BETWEEN":
-        return _ordered(">=", operands[0], operands[1]) and _ordered("<=", operands[0], operands[2])
+def shape_holds(shape: ConditionShape, item: Mapping[str, Any] | None) -> bool:
+    """Whether the condition walked into ``shape`` holds on ``item`` (``None``: the item
+    does not exist). ``shape`` is one the builder accepts (its ``check()`` passed)."""
+    return compiled(shape.structure)(item or {}, shape.values)
+
+
+@functools.lru_cache(maxsize=1024)
+def compiled(structure: tuple[Any, ...]) -> Predicate:
+    """The predicate of a condition's structure (one per structure: the values are apart)."""
+    if not structure:
+        return _always
+    reader = _StructureReader(structure)
+    return _predicate(reader.node())
+
+
+def _always(item: Mapping[str, Any], values: tuple[Any, ...]) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class _Node:
+    """One condition of a structure: its operator and its operands (nodes, attribute names,
+    value positions, groups of value positions)."""
+
+    operator: str
+    operands: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class _Attribute:
+    name: str
+
+
+@dataclass(frozen=True)
+class _Value:
+    position: int
+
+
+@dataclass(frozen=True)
+class _Group:
+    positions: tuple[int, ...]
+
+
+class _StructureReader:
+    """Reads a structure back into nodes, in the prefix order the walk wrote it (values
+    numbered in the order the walk took them)."""
+
+    def __init__(self, structure: tuple[Any, ...]) -> None:
+        self._parts = iter(structure)
+        self._next_value = 0
+
+    def node(self) -> _Node:
+        _format, operator, count = next(self._parts), next(self._parts), next(self._parts)
+        return _Node(operator, tuple(self._operand() for _ in range(count)))
+
+    def _operand(self) -> _Node | _Attribute | _Value | _Group:
+        tag = next(self._parts)
+        if tag == OPERAND_CONDITION:
+            return self.node()
+        if tag == OPERAND_ATTRIBUTE:
+            return _Attribute(next(self._parts))
+        if tag == OPERAND_VALUE:
+            return _Value(self._values(1)[0])
+        if tag == OPERAND_GROUP:
+            return _Group(self._values(next(self._parts)))
+        # An unread group (IN over something not a list): the shape's check() refused it.
+        raise TypeError(f"a structure with operand tag {tag!r} cannot be evaluated")
+
+    def _values(self, count: int) -> tuple[int, ...]:
+        first = self._next_value
+        self._next_value += count
+        return tuple(range(first, first + count))
+
+
+def _predicate(node: _Node) -> Predicate:
+    operator, operands = node.operator, node.operands
+    if operator in ("AND", "OR", "NOT"):
+        inner = [_predicate(operand) for operand in operands]
+        if operator == "NOT":
+            (negated,) = inner
+            return lambda item, values: not negated(item, values)
+        left, right = inner
+        if operator == "AND":
+            return lambda item, values: left(item, values) and right(item, values)
+        return lambda item, values: left(item, values) or right(item, values)
     if operator == "IN":
-        return any(_equal(operands[0], _resolve(candidate, item)) for candidate in values[1])
-    if operator == "begins_with":
-        subject, prefix = operands
-        return _both_text_or_binary(subject, prefix) and subject.startswith(prefix)
-    if operator == "contains":
-        return _contains(operands[0], operands[1])
-    if operator == "attribute_type":
-        return operands[0] is not _MISSING and _type_code(operands[0]) == operands[1]
-    raise NotImplementedError(f"condition operator {operator!r} is not supported")
+        subject, candidates = _getter(operands[0]), operands[1]
+        assert isinstance(candidates, _Group)
+        positions = candidates.positions
+        return lambda item, values: _is_in(subject(item, values), [values[p] for p in positions])
+    getters = [_getter(operand) for operand in operands]
+    test = _TESTS.get(operator)
+    if test is None:
+        raise NotImplementedError(f"condition operator {operator!r} is not supported")
+    if len(getters) == 1:
+        (only,) = getters
+        return lambda item, values: test(only(item, values))
+    if len(getters) == 2:
+        first, second = getters
+        return lambda item, values: test(first(item, values), second(item, values))
+    return lambda item, values: test(*(get(item, values) for get in getters))
 
 
-def _resolve(operand: Any, item: Mapping[str, Any]) -> Any:
+def _getter(operand: _Node | _Attribute | _Value | _Group) -> _Getter:
     """An operand's value: an attribute's value (or _MISSING), a size, or a literal."""
-    kind = type(operand)
-    if kind is str or kind is int:  # the usual literals, without the class checks
-        return operand
-    attribute_base, condition_base = condition_classes()
-    if isinstance(operand, condition_base) and operand.expression_operator == "size":
-        value = _resolve(operand.get_expression()["values"][0], item)
-        if value is _MISSING or isinstance(value, (bool, int, Decimal)) or value is None:
-            return _MISSING
-        return len(value)
-    if isinstance(operand, attribute_base):
-        return _lookup(operand.name, item)
-    return operand
+    if isinstance(operand, _Value):
+        position = operand.position
+        return lambda item, values: values[position]
+    if isinstance(operand, _Attribute):
+        return _attribute_getter(operand.name)
+    if isinstance(operand, _Node) and operand.operator == "size":
+        (measured,) = [_getter(inner) for inner in operand.operands]
+        return lambda item, values: _size(measured(item, values))
+    # Another condition as an operand (DynamoDB would not parse it): equal to nothing.
+    return lambda item, values: _MISSING
 
 
-@functools.cache
-def condition_classes() -> tuple[type[Any], type[Any]]:
-    """boto3's condition classes, imported on first use: a condition to evaluate is a boto3
-    object, so boto3 is loaded by then, and importing this module does not load it."""
-    from boto3.dynamodb.conditions import AttributeBase, ConditionBase
-
-    return AttributeBase, ConditionBase
-
-
-def _lookup(path: str, item: Mapping[str, Any]) -> Any:
+def _attribute_getter(path: str) -> _Getter:
     steps = _steps(path)
     if steps is None:
+        return lambda item, values: _MISSING
+    if len(steps) == 1 and not steps[0][1]:  # a top-level name (stored items are dicts)
+        name = steps[0][0]
+        return lambda item, values: item.get(name, _MISSING)
+    return lambda item, values: _lookup(steps, item)
+
+
+def _size(value: Any) -> Any:
+    if value is _MISSING or isinstance(value, (bool, int, Decimal)) or value is None:
         return _MISSING
+    return len(value)
+
+
+def _is_in(subject: Any, candidates: list[Any]) -> bool:
+    return any(_equal(subject, candidate) for candidate in candidates)
+
+
+def _lookup(steps: tuple[tuple[str, tuple[int, ...]], ...], item: Mapping[str, Any]) -> Any:
     current: Any = item
     for name, indexes in steps:
         # (stored items are dicts: the exact type first, an ABC check is slow)
@@ -195,3 +295,24 @@ def _type_code(value: Any) -> str:
         element = next(iter(value))
         return {"N": "NS", "S": "SS", "B": "BS"}[_type_code(element)]
     return type(value).__name__
+
+
+# What each comparison tests, given its operands' values.
+_TESTS: dict[str, Callable[..., bool]] = {
+    "attribute_exists": lambda value: value is not _MISSING,
+    "attribute_not_exists": lambda value: value is _MISSING,
+    "=": _equal,
+    "<>": lambda left, right: not _equal(left, right),
+    "<": lambda left, right: _ordered("<", left, right),
+    "<=": lambda left, right: _ordered("<=", left, right),
+    ">": lambda left, right: _ordered(">", left, right),
+    ">=": lambda left, right: _ordered(">=", left, right),
+    "BETWEEN": lambda subject, low, high: (
+        _ordered(">=", subject, low) and _ordered("<=", subject, high)
+    ),
+    "begins_with": lambda subject, prefix: (
+        _both_text_or_binary(subject, prefix) and subject.startswith(prefix)
+    ),
+    "contains": _contains,
+    "attribute_type": lambda value, code: value is not _MISSING and _type_code(value) == code,
+}

@@ -24,7 +24,7 @@ from enrollkit.errors import (
 from enrollkit.layout.table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from enrollkit.models import KeyPair
 from enrollkit.persistence.base import DEFAULT_ORDER_TABLE_NAME, DEFAULT_TABLE_NAME, BasePersistence
-from enrollkit.persistence.conditions import condition_holds
+from enrollkit.persistence.conditions import shape_holds
 from enrollkit.persistence.embedded_index import EmbeddedIndex
 from enrollkit.persistence.indexes import (
     INDEX_KEY_TYPE_MISMATCH,
@@ -531,7 +531,8 @@ def _marshalled(written: Mapping[str, Any]) -> tuple[dict[str, Any], _Remembered
 
 
 def _holds(operation: Operation, current: dict[str, Any] | None) -> bool:
-    return operation.cond is None or condition_holds(operation.cond, current)
+    # (The shape was checked when the transaction was prepared.)
+    return operation.cond is None or shape_holds(operation.condition_shape, current)
 
 
 def _reason(operation: Operation, current: dict[str, Any] | None) -> CancellationReason:

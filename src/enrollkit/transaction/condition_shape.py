@@ -40,11 +40,11 @@ from enrollkit.transaction.limits import (
 )
 
 # The tags of a structure's operands.
-_CONDITION = 0  # a nested condition follows
-_ATTRIBUTE = 1  # its name follows
-_VALUE = 2
-_GROUP = 3  # its length follows
-_UNREAD_GROUP = 4  # not a list, tuple or set: not read (a generator would be used up)
+OPERAND_CONDITION = 0  # a nested condition follows
+OPERAND_ATTRIBUTE = 1  # its name follows
+OPERAND_VALUE = 2
+OPERAND_GROUP = 3  # its length follows
+OPERAND_UNREAD_GROUP = 4  # not a list, tuple or set: not read (a generator would be used up)
 
 # Operators that order values: DynamoDB orders only strings, numbers and binaries.
 _ORDERING_OPERATORS = frozenset({"<", "<=", ">", ">=", "BETWEEN"})
@@ -157,7 +157,7 @@ class _Walk:
         for operand in operands:
             # The builder's own order of tests: a size() is both a condition and an attribute.
             if isinstance(operand, condition_base):
-                structure.append(_CONDITION)
+                structure.append(OPERAND_CONDITION)
                 inner = self.condition(operand, checked and logical)
                 refusal = refusal or inner
                 continue
@@ -169,19 +169,19 @@ class _Walk:
                     # DynamoDB: "Empty attribute name"; boto3 cannot build another type.
                     self.unread = self.unread or type(name) is not str
                     refusal = refusal or f"an attribute name is a non-empty string, not {name!r}"
-                structure += (_ATTRIBUTE, name)
+                structure += (OPERAND_ATTRIBUTE, name)
             elif not condition.has_grouped_values:
-                structure.append(_VALUE)
+                structure.append(OPERAND_VALUE)
                 values.append(operand)
                 if type(operand) is not str and not (
                     type(operand) is int and -_SAFE_INT < operand < _SAFE_INT
                 ):
                     plain = False
             elif isinstance(operand, (list, tuple, set, frozenset)):
-                structure += (_GROUP, len(operand))
+                structure += (OPERAND_GROUP, len(operand))
                 values.extend(operand)
             else:
-                structure.append(_UNREAD_GROUP)
+                structure.append(OPERAND_UNREAD_GROUP)
                 self.unread = True
         # (The usual comparisons, of plain values, need no closer look.)
         if (
