@@ -169,8 +169,11 @@ def _plain_value(value: Any) -> Any:
         return value
     if kind is int and -_INT_BOUND < value < _INT_BOUND:
         return value
-    if kind is dict:
-        return {key: _plain_value(member) for key, member in value.items()}
+    if kind is dict:  # (strings, most members, without a call)
+        return {
+            key: member if type(member) is str else _plain_value(member)
+            for key, member in value.items()
+        }
     if kind is list:
         return [_plain_value(member) for member in value]
     if _is_string_set(value):
