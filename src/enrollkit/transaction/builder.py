@@ -61,9 +61,9 @@ class TransactionBuilder:
     """Collects the operations of one transaction. Use it through ``transact_writer()``, as
     the context manager of a ``with`` block: it commits when the block ends.
 
-    An operation's values are taken when it is added, at every depth (a put's item, an
-    update's assignments, a condition's values): what the builder checked is what it
-    sends, whatever the caller changes in its own objects before the block ends."""
+    A put's item and an update's assigned values are taken when the operation is added,
+    at every depth: what the builder checked is what it sends, whatever the caller changes
+    in its own objects before the block ends."""
 
     def __init__(
         self,
@@ -108,7 +108,7 @@ class TransactionBuilder:
     ) -> None:
         pk, sk = _key_of(item)  # (_add refuses a finished builder)
         # Taken now, at every depth: what is sized is what is sent, whatever the caller
-        # changes in its item before the block ends (a condition takes its values now too).
+        # changes in its item before the block ends.
         snapshot, size = sized_snapshot(item)
         put = Put(self._table(table_name), snapshot, cond, self._exc(exc_cls))
         if size > MAX_ITEM_BYTES:
