@@ -280,6 +280,64 @@ def test_update_that_grows_an_item_over_400_kb_writes_nothing(
     assert set(persistence.get_item(key("grow")) or {}) == {"id", "sk", "blob"}
 
 
+# -- what was sized is what is sent -----------------------------------------------------------
+
+
+def nested_values() -> dict[str, Any]:
+    """Every kind of container DynamoDB stores, nested: a map holding a list of maps, a
+    string set, a list holding a list, and a bytearray (binary, mutable too)."""
+    return {
+        "profile": {"name": "Ana", "tags": [{"k": "v"}], "scores": [1, 2]},
+        "labels": {"a", "b"},
+        "grid": [["x"], "y"],
+        "blob": bytearray(b"ab"),
+    }
+
+
+def change_every_container(values: dict[str, Any]) -> None:
+    """Change, in place, each container of :func:`nested_values`: one change makes the
+    values far over DynamoDB's 400 KB item limit."""
+    values["profile"]["name"] = "z" * (500 * KB)
+    values["profile"]["tags"][0]["k"] = "changed"
+    values["profile"]["scores"].append(3)
+    values["labels"].add("c")
+    values["grid"][0].append("more")
+    values["blob"].extend(b"cd")
+
+
+def test_put_sends_its_item_as_of_put_at_every_depth(persistence: BasePersistence) -> None:
+    """The builder sizes a put's item when it is added; a caller changing a nested value
+    afterwards changes neither that check nor what is stored (else an oversized item
+    would reach the embedded backend, which stores it, unsized)."""
+    item = {"id": "snap", "sk": "0", **nested_values()}
+    with persistence.transact_writer() as tx:
+        tx.put(item=item)
+        change_every_container(item)
+    assert persistence.get_item(key("snap")) == {
+        "id": "snap",
+        "sk": "0",
+        **nested_values(),
+        "blob": b"ab",  # (binary comes back as bytes)
+    }
+
+
+def test_update_sends_its_values_as_of_update_at_every_depth(
+    persistence: BasePersistence,
+) -> None:
+    persistence.put_item({"id": "snap", "sk": "1", "kept": "k"})
+    assigned = nested_values()
+    with persistence.transact_writer() as tx:
+        tx.update(key=key("snap", "1"), set=assigned)
+        change_every_container(assigned)
+    assert persistence.get_item(key("snap", "1")) == {
+        "id": "snap",
+        "sk": "1",
+        "kept": "k",
+        **nested_values(),
+        "blob": b"ab",
+    }
+
+
 # -- block and builder lifecycle -------------------------------------------------------------
 
 

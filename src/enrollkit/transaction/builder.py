@@ -28,8 +28,8 @@ from enrollkit.transaction.limits import (
     MAX_SORT_KEY_BYTES,
     MAX_TRANSACTION_BYTES,
     MAX_TRANSACTION_OPERATIONS,
-    item_size,
     names_size,
+    sized_snapshot,
 )
 from enrollkit.transaction.operations import ConditionCheck, Delete, Operation, Put, Update
 from enrollkit.transaction.retry import RetryPolicy
@@ -59,7 +59,11 @@ class TransactionExecutor(Protocol):
 
 class TransactionBuilder:
     """Collects the operations of one transaction. Use it through ``transact_writer()``, as
-    the context manager of a ``with`` block: it commits when the block ends."""
+    the context manager of a ``with`` block: it commits when the block ends.
+
+    A put's item and an update's assigned values are taken when the operation is added,
+    at every depth: what the builder checked is what it sends, whatever the caller changes
+    in its own objects before the block ends."""
 
     def __init__(
         self,
@@ -103,8 +107,10 @@ class TransactionBuilder:
         table_name: str | None = None,
     ) -> None:
         pk, sk = _key_of(item)  # (_add refuses a finished builder)
-        put = Put(self._table(table_name), dict(item), cond, self._exc(exc_cls))
-        size = item_size(put.item)
+        # Taken now, at every depth: what is sized is what is sent, whatever the caller
+        # changes in its item before the block ends.
+        snapshot, size = sized_snapshot(item)
+        put = Put(self._table(table_name), snapshot, cond, self._exc(exc_cls))
         if size > MAX_ITEM_BYTES:
             raise TransactionError(
                 f"item {pk!r}/{sk!r} is {size:,} bytes; DynamoDB's limit is "
@@ -122,12 +128,13 @@ class TransactionBuilder:
         exc_cls: type[Exception] | None = None,
         table_name: str | None = None,
     ) -> None:
-        assignments = dict(set or {})
+        # The assigned values are taken now, at every depth, as a put's item is; sizing
+        # them first refuses names DynamoDB refuses, before they are compared.
+        assignments, assigned_size = sized_snapshot(set or {})
         removals = tuple(remove)
         if not assignments and not removals:
             raise TransactionError("an update must set or remove at least one attribute")
-        # (Sized first: that refuses names DynamoDB refuses, before they are compared.)
-        size = _key_size(key) + item_size(assignments) + names_size(removals)
+        size = _key_size(key) + assigned_size + names_size(removals)
         touched = [*assignments, *removals]
         if {PARTITION_KEY, SORT_KEY} & {*touched}:
             raise TransactionError("an update cannot change the key attributes")

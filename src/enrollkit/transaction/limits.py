@@ -25,6 +25,7 @@ __all__ = [
     "MAX_TRANSACTION_OPERATIONS",
     "item_size",
     "names_size",
+    "sized_snapshot",
     "value_size",
 ]
 
@@ -60,64 +61,106 @@ def _number_size(value: int | Decimal) -> int:
 
 def value_size(value: Any) -> int:
     """The size DynamoDB counts for one attribute value, in bytes."""
-    kind = type(value)
-    if kind is str:  # the common case first; an ASCII string is one byte per character
+    if type(value) is str:  # the common case first; an ASCII string is one byte per character
         return len(value) if value.isascii() else len(value.encode())
-    if kind is int:
-        return _number_size(value)
-    if kind is dict:
-        return _map_size(value)
-    return _other_value_size(value)
-
-
-def _map_size(value: Mapping[Any, Any]) -> int:
-    # 3 bytes, plus each entry's name, value and 1 byte.
-    size = 3 + len(value)
-    for name, member in value.items():
-        if type(name) is not str:
-            _check_name(name)
-        size += len(name) if name.isascii() else len(name.encode())
-        if type(member) is str:
-            size += len(member) if member.isascii() else len(member.encode())
-        else:
-            size += value_size(member)
-    if "" in value:
-        _check_name("")
-    return size
-
-
-def _other_value_size(value: Any) -> int:
-    if value is None or isinstance(value, bool):
-        return 1
-    if isinstance(value, str):
-        return len(value.encode())
-    if isinstance(value, (bytes, bytearray)):
-        return len(value)
-    if isinstance(value, (int, Decimal)):
-        return _number_size(value)
-    if isinstance(value, Mapping):
-        return _map_size(value)
-    if isinstance(value, (list, tuple)):
-        return 3 + sum(value_size(v) + 1 for v in value)
-    if isinstance(value, (set, frozenset)):
-        return sum(value_size(v) for v in value)
-    return len(str(value).encode())
+    return _sized_copy(value)[1]
 
 
 def item_size(item: Mapping[str, Any]) -> int:
     """The size DynamoDB counts for an item: names plus values. TransactionError for a name
     DynamoDB refuses (its own or a map's, at any depth): one that is empty or no string."""
+    return sized_snapshot(item)[1]
+
+
+def sized_snapshot(attributes: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    """A copy of an item (or an update's assignments) that shares no mutable container with
+    it, at any depth, and its size as :func:`item_size` counts and checks it: one walk.
+
+    Dicts, lists, sets and bytearrays are copied (other mappings become dicts, as DynamoDB
+    gives them back; a tuple becomes a tuple of copies); every other value is immutable,
+    or no value DynamoDB stores, and is shared. The transaction builder keeps this copy, so
+    what it sized is what it sends, whatever the caller changes afterwards."""
+    snapshot = dict(attributes)  # (a C copy: most values are strings, kept as they are)
+    return snapshot, _entries_size(snapshot)
+
+
+def _entries_size(entries: dict[Any, Any]) -> int:
+    """The size of a fresh copy's names and values; each value that is not a string is
+    replaced, in ``entries``, by its own copy."""
     size = 0
-    for name, value in item.items():
+    for name, value in entries.items():
         if type(name) is not str:
             _check_name(name)
         size += len(name) if name.isascii() else len(name.encode())
         if type(value) is str:  # most values: no call
             size += len(value) if value.isascii() else len(value.encode())
+        elif type(value) is int:  # the next most (ttl, counts): nothing to copy
+            size += _number_size(value)
         else:
-            size += value_size(value)
-    if "" in item:
+            # (Replacing the value of a key while iterating changes no dict's size: allowed.)
+            entries[name], value_bytes = _sized_copy(value)
+            size += value_bytes
+    if "" in entries:
         _check_name("")
+    return size
+
+
+def _sized_copy(value: Any) -> tuple[Any, int]:
+    """One value that is not a ``str``: its copy (itself when immutable) and its size."""
+    if type(value) is dict:
+        copied: Any = dict(value)
+        # 3 bytes, plus each entry's name, value and 1 byte.
+        return copied, 3 + len(copied) + _entries_size(copied)
+    if type(value) is set:  # (enrollkit's own items hold sets of strings)
+        copied = set(value)
+        return copied, _set_size(copied)
+    if type(value) is int:
+        return value, _number_size(value)
+    if value is None or isinstance(value, bool):
+        return value, 1
+    if isinstance(value, str):
+        return value, len(value.encode())
+    if isinstance(value, bytes):
+        return value, len(value)
+    if isinstance(value, bytearray):
+        return bytearray(value), len(value)
+    if isinstance(value, (int, Decimal)):
+        return value, _number_size(value)
+    if isinstance(value, Mapping):
+        copied = dict(value)
+        return copied, 3 + len(copied) + _entries_size(copied)
+    if isinstance(value, (list, tuple)):
+        copied = list(value)
+        size = _list_size(copied)
+        return (copied if isinstance(value, list) else tuple(copied)), size
+    if isinstance(value, (set, frozenset)):
+        # Members are hashable, so immutable: a frozenset is shared, a set copied.
+        copied = value if isinstance(value, frozenset) else set(value)
+        return copied, _set_size(copied)
+    return value, len(str(value).encode())
+
+
+def _set_size(members: Iterable[Any]) -> int:
+    """The size of a set's members (hashable, so immutable): their values' sizes."""
+    size = 0
+    for member in members:
+        if type(member) is str:
+            size += len(member) if member.isascii() else len(member.encode())
+        else:
+            size += _sized_copy(member)[1]
+    return size
+
+
+def _list_size(members: list[Any]) -> int:
+    """The size of a fresh list copy: 3 bytes, plus each member's value and 1 byte; each
+    member that is not a string is replaced, in ``members``, by its own copy."""
+    size = 3 + len(members)
+    for index, member in enumerate(members):
+        if type(member) is str:
+            size += len(member) if member.isascii() else len(member.encode())
+        else:
+            members[index], member_bytes = _sized_copy(member)
+            size += member_bytes
     return size
 
 

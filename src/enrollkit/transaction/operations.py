@@ -28,8 +28,8 @@ class _ShapeOnFirstUse:
 
     Not a dataclass field: no ``__init__`` argument, no part of eq or repr. An operation is
     frozen, so its ``cond`` stays the one walked (``dataclasses.replace`` makes another
-    operation, walked anew); its values are taken when walked, as the builder copies a
-    put's item when it is added."""
+    operation, walked anew); its values are taken when walked, as the builder takes a
+    put's item and an update's values when it adds them."""
 
     @overload
     def __get__(self, operation: None, owner: type[Any]) -> _ShapeOnFirstUse: ...
