@@ -20,7 +20,7 @@ from enrollkit.errors import (
 )
 from enrollkit.persistence.base import BasePersistence
 from enrollkit.transaction.builder import TransactionBuilder, TransactionExecutor, open_transaction
-from enrollkit.transaction.operations import Operation, Put
+from enrollkit.transaction.operations import BuiltOperations, Operation, Put, Update
 from tests.conftest import (
     MOTO_OVERSIZED_UPDATE,
     Endpoint,
@@ -336,6 +336,80 @@ def test_update_sends_its_values_as_of_update_at_every_depth(
         **nested_values(),
         "blob": b"ab",
     }
+
+
+def plain_values() -> dict[str, Any]:
+    """:func:`nested_values` without the bytearray: values of the plain types only, which
+    the embedded backend keeps as the builder's snapshot holds them."""
+    values = nested_values()
+    del values["blob"]
+    return values
+
+
+def test_the_operations_a_builder_shows_are_copies_of_what_it_sent(
+    persistence: BasePersistence,
+) -> None:
+    """The builder hands its snapshots to the backend (the embedded one keeps plain ones as
+    they are); what ``operations`` shows afterwards is a copy: changing it changes nothing
+    stored."""
+    persistence.put_item({"id": "shown", "sk": "1"})
+    with persistence.transact_writer() as tx:
+        tx.put(item={"id": "shown", "sk": "0", **plain_values()})
+        tx.update(key=key("shown", "1"), set=plain_values())
+    put, update = tx.operations
+    assert isinstance(put, Put) and isinstance(update, Update)
+    assert put.item == {"id": "shown", "sk": "0", **plain_values()}
+    assert update.set == plain_values()
+    change_every_container({**put.item, "blob": bytearray()})  # type: ignore[arg-type]
+    change_every_container({**update.set, "blob": bytearray()})
+    assert persistence.get_item(key("shown")) == {"id": "shown", "sk": "0", **plain_values()}
+    assert persistence.get_item(key("shown", "1")) == {
+        "id": "shown",
+        "sk": "1",
+        **plain_values(),
+    }
+
+
+def test_a_plain_item_is_stored_as_of_put_however_it_changes(
+    persistence: BasePersistence,
+) -> None:
+    item = {"id": "plain", "sk": "0", **plain_values()}
+    with persistence.transact_writer() as tx:
+        tx.put(item=item)
+        change_every_container({**item, "blob": bytearray()})
+    assert persistence.get_item(key("plain")) == {"id": "plain", "sk": "0", **plain_values()}
+
+
+def test_values_of_other_types_are_stored_as_they_read_back(
+    persistence: BasePersistence,
+) -> None:
+    """Not plain: the embedded backend converts them as it converts any operation's."""
+    with persistence.transact_writer() as tx:
+        tx.put(
+            item={
+                "id": "other",
+                "sk": "0",
+                "whole": Decimal("2.0"),
+                "frozen": frozenset({"f"}),
+                "pair": ("a", 1),
+            }
+        )
+    stored = persistence.get_item(key("other"))
+    assert stored == {"id": "other", "sk": "0", "whole": 2, "frozen": {"f"}, "pair": ["a", 1]}
+    assert stored is not None
+    assert (type(stored["whole"]), type(stored["frozen"]), type(stored["pair"])) == (
+        int,
+        set,
+        list,
+    )
+
+
+def test_built_operations_carry_one_plain_flag_per_operation() -> None:
+    put = Put("t", {"id": "a", "sk": "0"})
+    assert BuiltOperations([put], [True]).plain == (True,)
+    assert BuiltOperations([put], [True]) == (put,)
+    with pytest.raises(ValueError, match="one plain flag per operation"):
+        BuiltOperations([put], [])
 
 
 # -- block and builder lifecycle -------------------------------------------------------------

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from enrollkit.errors import TransactionError
+from enrollkit.persistence.marshal import normalize_plain_attributes
 from enrollkit.transaction.limits import item_size, sized_snapshot, value_size
 
 _serializer = TypeSerializer()
@@ -149,7 +150,7 @@ def test_a_name_dynamodb_refuses_is_refused_at_any_depth(attributes: dict[Any, A
 @given(items)
 def test_the_snapshot_is_equal_and_shares_no_mutable_container(item: dict[str, Any]) -> None:
     as_given = copy.deepcopy(item)
-    snapshot, _ = sized_snapshot(item)
+    snapshot, _, _ = sized_snapshot(item)
     assert snapshot == as_given
     assert [type(found) for found in containers(snapshot)] == [
         type(found) for found in containers(item)
@@ -163,7 +164,7 @@ def test_the_snapshot_is_equal_and_shares_no_mutable_container(item: dict[str, A
 def test_changing_the_item_afterwards_changes_neither_snapshot_nor_size(
     item: dict[str, Any],
 ) -> None:
-    snapshot, size = sized_snapshot(item)
+    snapshot, size, _ = sized_snapshot(item)
     as_snapshot = copy.deepcopy(snapshot)
     for found in containers(item):
         if isinstance(found, dict):
@@ -188,7 +189,7 @@ def test_immutable_values_are_shared_and_containers_keep_their_kind() -> None:
         "buffer": bytearray(b"ab"),
         "proxy": MappingProxyType({"m": ["x"]}),
     }
-    snapshot, _ = sized_snapshot(item)
+    snapshot, _, _ = sized_snapshot(item)
     for name in ("text", "number", "blob", "frozen"):
         assert snapshot[name] is item[name]
     assert type(snapshot["tuple"]) is tuple
@@ -202,3 +203,62 @@ def test_immutable_values_are_shared_and_containers_keep_their_kind() -> None:
     assert snapshot["proxy"] == {"m": ["x"]}
     assert type(snapshot["proxy"]) is dict
     assert snapshot["proxy"]["m"] is not item["proxy"]["m"]
+
+
+# -- plain values --------------------------------------------------------------------------------
+
+
+def kinds(value: Any) -> Any:
+    """``value``'s types, at every depth."""
+    if isinstance(value, dict):
+        return (dict, {name: kinds(member) for name, member in value.items()})
+    if isinstance(value, (list, tuple)):
+        return (type(value), [kinds(member) for member in value])
+    return type(value)
+
+
+@settings(max_examples=300)
+@given(items)
+def test_a_plain_snapshot_is_what_a_read_returns(item: dict[str, Any]) -> None:
+    """Plain means: the embedded backend may keep the snapshot as it is, for it equals, type
+    for type, the values as the backend normalizes them for a read."""
+    snapshot, _, plain = sized_snapshot(item)
+    normalized = normalize_plain_attributes(item)
+    if plain:
+        assert normalized is not None
+        assert (normalized, kinds(normalized)) == (snapshot, kinds(snapshot))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Decimal("1"),
+        10**38,
+        -(10**38),
+        frozenset({"f"}),
+        ("a",),
+        set(),
+        {1, 2},
+        b"b",
+        bytearray(b"b"),
+        MappingProxyType({"k": "v"}),
+        {"nested": Decimal("1.5")},
+        [["deep", 10**40]],
+    ],
+    ids=repr,
+)
+def test_values_that_read_back_otherwise_are_not_plain(value: Any) -> None:
+    assert sized_snapshot({"v": value})[2] is False
+
+
+def test_plain_values_are_plain() -> None:
+    item = {
+        "s": "x",
+        "n": 10**38 - 1,
+        "negative": -(10**38) + 1,
+        "flag": True,
+        "nothing": None,
+        "map": {"list": [1, "two", {"three": [None]}]},
+        "tags": {"a", "b"},
+    }
+    assert sized_snapshot(item)[2] is True

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from enrollkit.errors import InvalidInput, TransactionError
-from enrollkit.transaction.limits import MAX_ITEM_BYTES, item_size
+from enrollkit.transaction.limits import EXACT_INT_BOUND, MAX_ITEM_BYTES, item_size
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -45,7 +45,6 @@ def _boto3() -> _Boto3Types:
 
 # DynamoDB numbers hold 38 significant digits: every int strictly inside this bound,
 # and no int outside it (boto3's context traps the rounding).
-_INT_BOUND = 10**38
 _MAX_INT_DIGITS = 38
 
 
@@ -56,7 +55,7 @@ def serialize_value(value: Any) -> dict[str, Any]:
     kind = type(value)
     if kind is str:
         return {"S": value}
-    if kind is int and -_INT_BOUND < value < _INT_BOUND:
+    if kind is int and -EXACT_INT_BOUND < value < EXACT_INT_BOUND:
         return {"N": str(value)}
     if kind is bool:
         return {"BOOL": value}
@@ -167,7 +166,7 @@ def _plain_value(value: Any) -> Any:
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return value
-    if kind is int and -_INT_BOUND < value < _INT_BOUND:
+    if kind is int and -EXACT_INT_BOUND < value < EXACT_INT_BOUND:
         return value
     if kind is dict:  # (strings, most members, without a call)
         return {

@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from enrollkit.errors import (
     CancellationReason,
@@ -46,7 +46,14 @@ from enrollkit.timing import require_aware, ttl
 from enrollkit.transaction.builder import CONDITIONAL_CHECK_FAILED
 from enrollkit.transaction.condition_shape import ConditionShape
 from enrollkit.transaction.limits import MAX_ITEM_BYTES, item_size
-from enrollkit.transaction.operations import ConditionCheck, Delete, Operation, Put, Update
+from enrollkit.transaction.operations import (
+    BuiltOperations,
+    ConditionCheck,
+    Delete,
+    Operation,
+    Put,
+    Update,
+)
 from enrollkit.transaction.retry import RetryPolicy
 
 # DynamoDB's message for an update that would grow its item past 400 KB.
@@ -362,17 +369,29 @@ class InMemoryPersistence(BasePersistence):
         kept_payloads: list[_RememberedPayload] = []
         updates = False
         tables_by_name = self._tables
-        for operation in operations:
+        # The builder's plain snapshots are stored as they are: nothing else holds them,
+        # and they hold their values as a read returns them (the builder checked the keys).
+        plain: Iterable[bool] = (
+            operations.plain if isinstance(operations, BuiltOperations) else itertools.repeat(False)
+        )
+        for operation, owned_plain in zip(operations, plain, strict=False):
             kept: _RememberedPayload
             removed: tuple[str, ...] = ()
             if isinstance(operation, Put):
-                payload, kept = _marshalled(operation.item)
-                key = _with_key(payload)
+                if owned_plain:
+                    payload = kept = cast(dict[str, Any], operation.item)  # (a snapshot: a dict)
+                    key = (payload[PARTITION_KEY], payload[SORT_KEY])
+                else:
+                    payload, kept = _marshalled(operation.item)
+                    key = _with_key(payload)
             elif isinstance(operation, (Delete, ConditionCheck)):  # no values
                 payload, kept = {}, ()
                 key = (operation.key.pk, operation.key.sk)
             elif isinstance(operation, Update):
-                payload, kept = _marshalled(operation.set)
+                if owned_plain:
+                    payload = kept = cast(dict[str, Any], operation.set)
+                else:
+                    payload, kept = _marshalled(operation.set)
                 key = (operation.key.pk, operation.key.sk)
                 updates = True
                 removed = operation.remove

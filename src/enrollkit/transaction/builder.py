@@ -8,6 +8,7 @@ the order the operations were added, so the error names the operation that faile
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,7 +32,14 @@ from enrollkit.transaction.limits import (
     names_size,
     sized_snapshot,
 )
-from enrollkit.transaction.operations import ConditionCheck, Delete, Operation, Put, Update
+from enrollkit.transaction.operations import (
+    BuiltOperations,
+    ConditionCheck,
+    Delete,
+    Operation,
+    Put,
+    Update,
+)
 from enrollkit.transaction.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -90,11 +98,14 @@ class TransactionBuilder:
         self._operations: list[Operation] = []
         self._targets: set[tuple[str, str, str]] = set()
         self._sizes: list[int] = []  # per operation, for the 4 MB request limit
+        self._plain: list[bool] = []  # per operation: its values are plain (BuiltOperations)
         self._closed = False
 
     @property
     def operations(self) -> tuple[Operation, ...]:
-        return tuple(self._operations)
+        """The operations added so far, each with a copy of its values: the builder's own
+        snapshot goes to the backend, which may keep it."""
+        return tuple(map(_with_copied_values, self._operations))
 
     # -- adding operations -------------------------------------------------
 
@@ -109,14 +120,14 @@ class TransactionBuilder:
         pk, sk = _key_of(item)  # (_add refuses a finished builder)
         # Taken now, at every depth: what is sized is what is sent, whatever the caller
         # changes in its item before the block ends.
-        snapshot, size = sized_snapshot(item)
+        snapshot, size, plain = sized_snapshot(item)
         put = Put(self._table(table_name), snapshot, cond, self._exc(exc_cls))
         if size > MAX_ITEM_BYTES:
             raise TransactionError(
                 f"item {pk!r}/{sk!r} is {size:,} bytes; DynamoDB's limit is "
                 f"{MAX_ITEM_BYTES:,} bytes"
             )
-        self._add(put, pk, sk, size)
+        self._add(put, pk, sk, size, values_plain=plain)
 
     def update(
         self,
@@ -130,7 +141,7 @@ class TransactionBuilder:
     ) -> None:
         # The assigned values are taken now, at every depth, as a put's item is; sizing
         # them first refuses names DynamoDB refuses, before they are compared.
-        assignments, assigned_size = sized_snapshot(set or {})
+        assignments, assigned_size, plain = sized_snapshot(set or {})
         removals = tuple(remove)
         if not assignments and not removals:
             raise TransactionError("an update must set or remove at least one attribute")
@@ -145,6 +156,7 @@ class TransactionBuilder:
             key.pk,
             key.sk,
             size,
+            values_plain=plain,
         )
 
     def delete(
@@ -225,10 +237,11 @@ class TransactionBuilder:
 
     def _send_with_retries(self) -> None:
         policy = self._retry_policy
+        operations = BuiltOperations(self._operations, self._plain)
         for attempt in range(1, policy.attempts + 1):
             try:
                 self._executor.execute_transaction(
-                    self.operations, client_request_token=self.client_request_token
+                    operations, client_request_token=self.client_request_token
                 )
             except TransientFailure as failure:
                 if attempt >= policy.attempts:
@@ -301,9 +314,12 @@ class TransactionBuilder:
 
     # -- checks --------------------------------------------------------------
 
-    def _add(self, operation: Operation, pk: str, sk: str, size: int) -> None:
+    def _add(
+        self, operation: Operation, pk: str, sk: str, size: int, *, values_plain: bool = True
+    ) -> None:
         """Record ``operation`` on item ``pk``/``sk``; ``size`` is what it adds to the
-        request (its item, or its key and assignments), checked by the caller."""
+        request (its item, or its key and assignments), checked by the caller;
+        ``values_plain``: its values (none for a delete or a check) are plain."""
         self._ensure_open()
         if operation.cond is not None:
             operation.condition_shape.check()  # (walked once: the backend reuses the walk)
@@ -320,6 +336,7 @@ class TransactionBuilder:
         self._targets.add(target)
         self._operations.append(operation)
         self._sizes.append(size)
+        self._plain.append(values_plain)
 
     def _ensure_open(self) -> None:
         if self._closed:
@@ -373,6 +390,15 @@ def _cancellation_error(
         error.reasons = tuple(reasons)  # type: ignore[attr-defined]
         error.failed_index = failed_index  # type: ignore[attr-defined]
     return error
+
+
+def _with_copied_values(operation: Operation) -> Operation:
+    """``operation`` with its own copy of the builder's snapshot of its values."""
+    if isinstance(operation, Put):
+        return dataclasses.replace(operation, item=sized_snapshot(operation.item)[0])
+    if isinstance(operation, Update):
+        return dataclasses.replace(operation, set=sized_snapshot(operation.set)[0])
+    return operation  # (no values: a key and a condition)
 
 
 def _key_of(item: Mapping[str, Any]) -> tuple[str, str]:

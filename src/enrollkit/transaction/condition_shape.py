@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 
 from enrollkit.errors import InvalidInput, TransactionError
 from enrollkit.transaction.limits import (
+    EXACT_INT_BOUND,
     MAX_NUMBER_EXPONENT,
     MIN_NUMBER_EXPONENT,
     holds_unstorable_number,
@@ -67,7 +68,6 @@ _PLAIN_VALUES_OPERATORS = frozenset(
 _TYPED_OPERATORS = _ORDERING_OPERATORS | {"begins_with", "attribute_type"}
 _ATTRIBUTE_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
 MAX_IN_OPERANDS = 100
-_SAFE_INT = 10**38  # ints below this in magnitude have at most 38 digits
 
 
 class ConditionShape(NamedTuple):
@@ -174,7 +174,7 @@ class _Walk:
                 structure.append(OPERAND_VALUE)
                 values.append(operand)
                 if type(operand) is not str and not (
-                    type(operand) is int and -_SAFE_INT < operand < _SAFE_INT
+                    type(operand) is int and -EXACT_INT_BOUND < operand < EXACT_INT_BOUND
                 ):
                     plain = False
             elif isinstance(operand, (list, tuple, set, frozenset)):
@@ -223,7 +223,9 @@ def _comparison_refusal(operator: str, operands: tuple[Any, ...]) -> str | None:
     for literal in literals:
         # A string is always a DynamoDB string; an int of at most 38 digits always a
         # storable number (a TTL, a count): neither needs serializing to be sure.
-        if type(literal) is str or (type(literal) is int and -_SAFE_INT < literal < _SAFE_INT):
+        if type(literal) is str or (
+            type(literal) is int and -EXACT_INT_BOUND < literal < EXACT_INT_BOUND
+        ):
             continue
         try:
             serialize_value(literal)

@@ -18,6 +18,7 @@ MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 MAX_ITEM_BYTES = 400 * 1024
 
 __all__ = [
+    "EXACT_INT_BOUND",
     "MAX_ITEM_BYTES",
     "MAX_PARTITION_KEY_BYTES",
     "MAX_SORT_KEY_BYTES",
@@ -33,6 +34,9 @@ __all__ = [
 # serializer checks the digits, and lets exponents up to E+126 and below E-130 through).
 MIN_NUMBER_EXPONENT = -130
 MAX_NUMBER_EXPONENT = 125
+# An int below this in magnitude has at most 38 digits: DynamoDB stores it exactly (a
+# larger one is refused or rounded), so it reads back as the same int.
+EXACT_INT_BOUND = 10**38
 
 
 def holds_unstorable_number(value: Any) -> bool:
@@ -72,22 +76,30 @@ def item_size(item: Mapping[str, Any]) -> int:
     return sized_snapshot(item)[1]
 
 
-def sized_snapshot(attributes: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+def sized_snapshot(attributes: Mapping[str, Any]) -> tuple[dict[str, Any], int, bool]:
     """A copy of an item (or an update's assignments) that shares no mutable container with
-    it, at any depth, and its size as :func:`item_size` counts and checks it: one walk.
+    it, at any depth, its size as :func:`item_size` counts and checks it, and whether it is
+    plain: one walk.
 
     Dicts, lists, sets and bytearrays are copied (other mappings become dicts, as DynamoDB
     gives them back; a tuple becomes a tuple of copies); every other value is immutable,
     or no value DynamoDB stores, and is shared. The transaction builder keeps this copy, so
-    what it sized is what it sends, whatever the caller changes afterwards."""
+    what it sized is what it sends, whatever the caller changes afterwards.
+
+    Plain: every value is of the types a backend reads back exactly as written (``str``,
+    ``bool``, ``None``, an ``int`` of at most 38 digits, ``dict`` and ``list`` of those, a
+    non-empty ``set`` of ``str``), so the copy is already what a read returns (the embedded
+    backend stores it as it is)."""
     snapshot = dict(attributes)  # (a C copy: most values are strings, kept as they are)
-    return snapshot, _entries_size(snapshot)
+    size, plain = _entries_size(snapshot)
+    return snapshot, size, plain
 
 
-def _entries_size(entries: dict[Any, Any]) -> int:
-    """The size of a fresh copy's names and values; each value that is not a string is
-    replaced, in ``entries``, by its own copy."""
+def _entries_size(entries: dict[Any, Any]) -> tuple[int, bool]:
+    """The size of a fresh copy's names and values, and whether they are plain; each value
+    that is not a string is replaced, in ``entries``, by its own copy."""
     size = 0
+    plain = True
     for name, value in entries.items():
         if type(name) is not str:
             _check_name(name)
@@ -96,28 +108,41 @@ def _entries_size(entries: dict[Any, Any]) -> int:
             size += len(value) if value.isascii() else len(value.encode())
         elif type(value) is int:  # the next most (ttl, counts): nothing to copy
             size += _number_size(value)
+            plain = plain and -EXACT_INT_BOUND < value < EXACT_INT_BOUND
         else:
             # (Replacing the value of a key while iterating changes no dict's size: allowed.)
-            entries[name], value_bytes = _sized_copy(value)
+            entries[name], value_bytes, value_plain = _sized_copy(value)
             size += value_bytes
+            plain = plain and value_plain
     if "" in entries:
         _check_name("")
-    return size
+    return size, plain
 
 
-def _sized_copy(value: Any) -> tuple[Any, int]:
-    """One value that is not a ``str``: its copy (itself when immutable) and its size."""
+def _sized_copy(value: Any) -> tuple[Any, int, bool]:
+    """One value that is not a ``str``: its copy (itself when immutable), its size, and
+    whether it is plain."""
     if type(value) is dict:
         copied: Any = dict(value)
+        size, plain = _entries_size(copied)
         # 3 bytes, plus each entry's name, value and 1 byte.
-        return copied, 3 + len(copied) + _entries_size(copied)
+        return copied, 3 + len(copied) + size, plain
     if type(value) is set:  # (enrollkit's own items hold sets of strings)
         copied = set(value)
-        return copied, _set_size(copied)
+        return copied, _set_size(copied), bool(copied) and all(type(m) is str for m in copied)
     if type(value) is int:
-        return value, _number_size(value)
-    if value is None or isinstance(value, bool):
-        return value, 1
+        return value, _number_size(value), -EXACT_INT_BOUND < value < EXACT_INT_BOUND
+    if type(value) is list:
+        copied = list(value)
+        size, plain = _list_size(copied)
+        return copied, size, plain
+    if value is None or type(value) is bool:
+        return value, 1, True
+    return (*_sized_copy_of_other(value), False)
+
+
+def _sized_copy_of_other(value: Any) -> tuple[Any, int]:
+    """A value of none of the plain types: its copy and its size."""
     if isinstance(value, str):
         return value, len(value.encode())
     if isinstance(value, bytes):
@@ -126,12 +151,13 @@ def _sized_copy(value: Any) -> tuple[Any, int]:
         return bytearray(value), len(value)
     if isinstance(value, (int, Decimal)):
         return value, _number_size(value)
+    copied: Any
     if isinstance(value, Mapping):
         copied = dict(value)
-        return copied, 3 + len(copied) + _entries_size(copied)
+        return copied, 3 + len(copied) + _entries_size(copied)[0]
     if isinstance(value, (list, tuple)):
         copied = list(value)
-        size = _list_size(copied)
+        size = _list_size(copied)[0]
         return (copied if isinstance(value, list) else tuple(copied)), size
     if isinstance(value, (set, frozenset)):
         # Members are hashable, so immutable: a frozenset is shared, a set copied.
@@ -151,17 +177,20 @@ def _set_size(members: Iterable[Any]) -> int:
     return size
 
 
-def _list_size(members: list[Any]) -> int:
-    """The size of a fresh list copy: 3 bytes, plus each member's value and 1 byte; each
-    member that is not a string is replaced, in ``members``, by its own copy."""
+def _list_size(members: list[Any]) -> tuple[int, bool]:
+    """The size of a fresh list copy: 3 bytes, plus each member's value and 1 byte, and
+    whether its members are plain; each member that is not a string is replaced, in
+    ``members``, by its own copy."""
     size = 3 + len(members)
+    plain = True
     for index, member in enumerate(members):
         if type(member) is str:
             size += len(member) if member.isascii() else len(member.encode())
         else:
-            members[index], member_bytes = _sized_copy(member)
+            members[index], member_bytes, member_plain = _sized_copy(member)
             size += member_bytes
-    return size
+            plain = plain and member_plain
+    return size, plain
 
 
 def names_size(names: Iterable[str]) -> int:

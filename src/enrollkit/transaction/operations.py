@@ -6,7 +6,7 @@ records and checks them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
@@ -106,3 +106,23 @@ class ConditionCheck(_Conditioned):
 
 
 Operation = Put | Update | Delete | ConditionCheck
+
+
+class BuiltOperations(tuple[Operation, ...]):
+    """A transaction's operations as the builder hands them to a backend (a tuple of them,
+    in order, for any backend).
+
+    Each Put's item and each Update's assignments are the builder's snapshot, taken when
+    the operation was added, which nothing outside the builder and the backend holds (the
+    builder's ``operations`` gives copies). ``plain[i]`` tells whether operation ``i``'s
+    values are all plain (``limits.sized_snapshot``: read back exactly as written), so a
+    backend that keeps values as they read back may keep that snapshot as it is."""
+
+    plain: tuple[bool, ...]
+
+    def __new__(cls, operations: Iterable[Operation], plain: Iterable[bool]) -> BuiltOperations:
+        built = super().__new__(cls, operations)
+        built.plain = tuple(plain)
+        if len(built.plain) != len(built):
+            raise ValueError("one plain flag per operation")
+        return built
