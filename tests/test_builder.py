@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from boto3.dynamodb.conditions import Attr
+from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 
 from enrollkit import InMemoryPersistence, KeyPair, RetryPolicy
@@ -402,6 +403,13 @@ def test_values_of_other_types_are_stored_as_they_read_back(
         set,
         list,
     )
+
+
+def test_a_boto3_binary_is_sized_sent_and_read_back_as_bytes(persistence: BasePersistence) -> None:
+    """The size walk used to fail on boto3's Binary with a bare TypeError."""
+    with persistence.transact_writer() as tx:
+        tx.put(item={"id": "binary", "sk": "0", "blob": Binary(b"\x00ab")})
+    assert persistence.get_item(key("binary")) == {"id": "binary", "sk": "0", "blob": b"\x00ab"}
 
 
 def test_built_operations_carry_one_plain_flag_per_operation() -> None:

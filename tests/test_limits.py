@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
-from boto3.dynamodb.types import TypeSerializer
+from boto3.dynamodb.types import Binary, TypeSerializer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -262,3 +262,24 @@ def test_plain_values_are_plain() -> None:
         "tags": {"a", "b"},
     }
     assert sized_snapshot(item)[2] is True
+
+
+# -- numbers and binaries the walk used to miscount -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "1.000000000000000000000000000000000001",  # 38 significant digits
+        "12345678901234567890123456789",  # 29: past the default context's 28
+        "-9.9999999999999999999999999999999999999E+125",
+        "1000000000000000000000000000000000000000",
+    ],
+)
+def test_a_decimal_of_more_than_28_digits_is_counted_on_all_its_digits(number: str) -> None:
+    assert value_size(Decimal(number)) == wire_number_size(number)
+
+
+def test_a_boto3_binary_is_counted_as_its_bytes() -> None:
+    assert value_size(Binary(b"abc")) == 3
+    assert item_size({"id": "a", "b": Binary(b"abc")}) == len("id") + 1 + len("b") + 3

@@ -58,8 +58,8 @@ def _number_size(value: int | Decimal) -> int:
     # DynamoDB: about one byte per two significant digits, plus one.
     if isinstance(value, int):  # the common case (ttl, counts), without Decimal
         significant = len(str(abs(value)).rstrip("0")) or 1
-    else:
-        significant = len(value.normalize().as_tuple().digits)
+    else:  # (counted on the digits: normalize() would round past 28 digits)
+        significant = len("".join(map(str, value.as_tuple().digits)).strip("0")) or 1
     return (significant + 1) // 2 + 1
 
 
@@ -163,6 +163,8 @@ def _sized_copy_of_other(value: Any) -> tuple[Any, int]:
         # Members are hashable, so immutable: a frozenset is shared, a set copied.
         copied = value if isinstance(value, frozenset) else set(value)
         return copied, _set_size(copied)
+    if hasattr(type(value), "__bytes__"):  # boto3's Binary: its bytes
+        return value, len(bytes(value))
     return value, len(str(value).encode())
 
 
