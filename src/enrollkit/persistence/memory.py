@@ -365,7 +365,7 @@ class InMemoryPersistence(BasePersistence):
         found: list[_Table | None] = []
         payloads: list[dict[str, Any]] = []
         keys: list[tuple[str, str]] = []
-        remembered: list[_RememberedOperation] = []
+        remembered: list[Any] = []  # _FIELDS_PER_OPERATION fields an operation, in a row
         kept_payloads: list[_RememberedPayload] = []
         updates = False
         tables_by_name = self._tables
@@ -401,16 +401,12 @@ class InMemoryPersistence(BasePersistence):
             found.append(tables_by_name.get(table_name))
             payloads.append(payload)
             keys.append(key)
-            cond = operation.cond
-            remembered.append(
-                (
-                    type(operation).__name__,
-                    table_name,
-                    key,
-                    removed,
-                    () if cond is None else _remembered_condition(operation.condition_shape),
-                )
+            structure, values = (
+                _NO_CONDITION
+                if operation.cond is None
+                else _remembered_condition(operation.condition_shape)
             )
+            remembered += (type(operation).__name__, table_name, *key, removed, structure, values)
             kept_payloads.append(kept)
         # DynamoDB's request validation, in its order: every table first, then the index
         # key values of each operation.
@@ -440,27 +436,30 @@ class _PreparedTransaction(NamedTuple):
     updates: bool  # whether an operation is an Update (whose result is computed)
 
 
-# What a token's transaction is remembered as: per operation, (kind, table, key, removed
-# names, condition: its structure in prefix order and its values), tuples of strings and
-# numbers; and apart from those, each operation's payload: the store's copy when it holds
-# the values as written (nothing more to build), else its attributes as name, value, name,
-# value, ...
+# What a token's transaction is remembered as: one tuple of the operations' fields, seven
+# an operation in a row (kind, table, partition key, sort key, removed names, condition
+# structure in prefix order, condition values: strings, numbers and tuples of them); and
+# apart from it, each operation's payload: the store's copy when it holds the values as
+# written (nothing more to build), else its attributes as name, value, name, value, ...
 # The garbage collector stops tracking tuples of strings and numbers, but never one holding
-# a dict: so the payloads go in one tuple per transaction, not one per operation. (The
-# operations themselves, with their items, boto3 conditions and KeyPairs, kept over twenty
-# tracked objects alive per transaction, which every full collection walked, 10,000
-# transactions' worth.)
+# a dict: so the payloads go in one tuple per transaction, not one per operation. And each
+# tuple made counts towards the next collection until that collection untracks it: one
+# tuple of fields, not one per operation and one per key (two dozen a transaction), makes
+# the collector run less often. (The operations themselves, with their items, boto3
+# conditions and KeyPairs, kept over twenty tracked objects alive per transaction, which
+# every full collection walked, 10,000 transactions' worth.)
 _RememberedPayload = dict[str, Any] | tuple[Any, ...]
-_RememberedOperation = tuple[str, str, tuple[str, str], tuple[str, ...], tuple[Any, ...]]
-_Remembered = tuple[tuple[_RememberedOperation, ...], tuple[_RememberedPayload, ...]]
+_Remembered = tuple[tuple[Any, ...], tuple[_RememberedPayload, ...]]
+_FIELDS_PER_OPERATION = 7
+_NO_CONDITION: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
 
 
-def _remembered_condition(shape: ConditionShape) -> tuple[Any, ...]:
+def _remembered_condition(shape: ConditionShape) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """A condition as its token remembers it: its structure and its values (the walk the
     builder made when it added the operation; refused here as the builder refuses it, for
     an operation built by hand)."""
     shape.check()
-    return (shape.structure, shape.values)
+    return shape.structure, shape.values
 
 
 def _request_fingerprint(remembered: _Remembered) -> tuple[Any, ...]:
@@ -468,7 +467,11 @@ def _request_fingerprint(remembered: _Remembered) -> tuple[Any, ...]:
     as DynamoDB JSON, so ``True`` is not ``1`` and ``1`` is not ``Decimal("1.0")`` (numbers
     are compared as written); set members and map entries in any order. Computed only when
     a token comes back, so a plain commit pays nothing for it."""
-    operations, payloads = remembered
+    fields, payloads = remembered
+    operations = (
+        fields[start : start + _FIELDS_PER_OPERATION]
+        for start in range(0, len(fields), _FIELDS_PER_OPERATION)
+    )
     return tuple(
         _operation_fingerprint(operation, payload)
         for operation, payload in zip(operations, payloads, strict=True)
@@ -476,9 +479,9 @@ def _request_fingerprint(remembered: _Remembered) -> tuple[Any, ...]:
 
 
 def _operation_fingerprint(
-    operation: _RememberedOperation, payload: _RememberedPayload
+    operation: tuple[Any, ...], payload: _RememberedPayload
 ) -> tuple[Any, ...]:
-    kind, table_name, key, removed, condition = operation
+    kind, table_name, pk, sk, removed, structure, values = operation
     pairs: Iterable[tuple[str, Any]] = (
         payload.items()
         if isinstance(payload, dict)
@@ -489,15 +492,8 @@ def _operation_fingerprint(
     else:
         # An update's assignment order shapes DynamoDB's UpdateExpression, so it counts.
         canonical = (tuple((name, _wire(value)) for name, value in pairs), removed)
-    return (kind, table_name, key, canonical, _canonical_shape(condition))
-
-
-def _canonical_shape(shape: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A remembered condition with its values as DynamoDB JSON (compared as DynamoDB does)."""
-    if not shape:
-        return shape
-    structure, values = shape
-    return (structure, tuple(map(_wire, values)))
+    # A condition's values as DynamoDB JSON (compared as DynamoDB does).
+    return (kind, table_name, pk, sk, canonical, structure, tuple(map(_wire, values)))
 
 
 def _wire_attributes(attributes: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
