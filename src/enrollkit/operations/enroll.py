@@ -83,8 +83,8 @@ def enroll(
             DynamoDB's size limits.
     """
     now = require_aware(now)
-    require_instance("enrollment", enrollment, Enrollment)
-    require_instance("tenant", tenant, Tenant)
+    enrollment = require_instance("enrollment", enrollment, Enrollment)
+    tenant = require_instance("tenant", tenant, Tenant)
     if enrollment.status is not EnrollmentStatus.PENDING:
         # A new enrollment is PENDING. A CANCELED one would take a seat and a lock that
         # cancel() then refuses to give back; the others skip the lifecycle's steps.
@@ -92,7 +92,7 @@ def enroll(
             f"enroll() writes new enrollments, which are PENDING, not {enrollment.status.value}"
         )
     if vacancy is not None:
-        require_instance("vacancy", vacancy, Vacancy)
+        vacancy = require_instance("vacancy", vacancy, Vacancy)
         if vacancy.org_id != tenant.id:
             # A tenant enrolls only from its own organization's orders.
             raise VacancyUnavailable(
@@ -100,9 +100,11 @@ def enroll(
             )
         seat.require_keys_fit(vacancy)
     if deduplication_window is not None:
-        require_instance("deduplication_window", deduplication_window, DeduplicationWindow)
+        deduplication_window = require_instance(
+            "deduplication_window", deduplication_window, DeduplicationWindow
+        )
     if cancel_policy is not None:
-        require_instance("cancel_policy", cancel_policy, CancelPolicy)
+        cancel_policy = require_instance("cancel_policy", cancel_policy, CancelPolicy)
 
     root = enrollment_layout.root_item(enrollment, tenant, now)
     try:
