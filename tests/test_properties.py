@@ -16,6 +16,7 @@ from enrollkit import (
     Course,
     DeduplicationWindow,
     Enrollment,
+    EnrollmentStatus,
     InMemoryPersistence,
     InvalidInput,
     LifecycleEvent,
@@ -334,3 +335,30 @@ def test_a_ttl_is_the_whole_second_even_far_ahead() -> None:
 
     instant = datetime(2515, 1, 1, 0, 0, 0, 999_999, tzinfo=UTC)
     assert ttl(instant) == ttl(instant.replace(microsecond=0)) == 17_198_524_800
+
+
+# -- the root item's copy of the enrollment -----------------------------------------------------
+
+names = st.text(st.characters(exclude_categories=("Cc",)), min_size=1, max_size=40).filter(
+    str.strip
+)
+emails = st.from_regex(r"[a-z0-9._+-]{1,16}@[a-z0-9-]{1,12}(\.[a-z]{2,6}){1,2}", fullmatch=True)
+enrollments = st.builds(
+    Enrollment,
+    id=ids.filter(lambda value: value != "lock"),
+    user=st.builds(User, id=ids, name=names, email=emails),
+    course=st.builds(Course, id=ids, name=names, access_period=access_periods),
+    status=st.sampled_from(EnrollmentStatus),
+    progress=st.integers(min_value=0, max_value=100),
+)
+
+
+@given(enrollments)
+def test_the_root_item_stores_the_enrollment_as_pydantic_dumps_it(enrollment: Enrollment) -> None:
+    """stored_fields() writes out model_dump(mode="json"): the same fields, in the same
+    order, with the same values and types. A field added to a model is in pydantic's dump
+    and not in the written-out one, and fails this."""
+    from enrollkit.layout.enrollment import stored_fields
+    from tests.test_layout_items import typed
+
+    assert typed(stored_fields(enrollment)) == typed(enrollment.model_dump(mode="json"))
