@@ -13,9 +13,9 @@ every writer of ``status`` sets them through :func:`status_changes`.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -191,9 +191,9 @@ def stored_fields(enrollment: Enrollment) -> dict[str, Any]:
 # -- the listing indexes' attributes ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ListingKeys:
-    """What partitions an enrollment in the listing indexes."""
+class ListingKeys(NamedTuple):
+    """What partitions an enrollment in the listing indexes. (A named tuple: immutable,
+    and built at half a frozen dataclass's cost.)"""
 
     tenant_id: str
     user_id: str
@@ -300,7 +300,7 @@ def status_changes(
         keys = listing_keys_of(root)
     except UnreadableItem:
         return changes
-    return {**changes, **replace(keys, status=status).status_attributes()}
+    return {**changes, **keys._replace(status=status).status_attributes()}
 
 
 def tenant_item(enrollment_id: str, tenant: Tenant, now: datetime) -> dict[str, Any]:
