@@ -362,3 +362,14 @@ def test_the_root_item_stores_the_enrollment_as_pydantic_dumps_it(enrollment: En
     from tests.test_layout_items import typed
 
     assert typed(stored_fields(enrollment)) == typed(enrollment.model_dump(mode="json"))
+
+
+@given(stored_instants)
+def test_a_ttl_is_the_whole_epoch_second(instant: datetime) -> None:
+    """ttl() counts in integers: the timestamp of the instant's whole second (a whole
+    second's float timestamp is exact)."""
+    from enrollkit.timing import ttl
+
+    seconds = ttl(instant)
+    assert type(seconds) is int
+    assert seconds == int(instant.replace(microsecond=0).timestamp())
