@@ -75,18 +75,6 @@ def whole_seconds(instant: datetime) -> datetime:
     return datetime.fromtimestamp(ttl(instant), tz=timezone.utc)
 
 
-UtcFields = tuple[int, int, int, int, int, int, int]
-
-
-def utc_fields(instant: datetime) -> UtcFields:
-    """Year, month, day, hour, minute, second and microsecond of ``instant`` in UTC: what
-    the fixed-width index texts are formatted from (``"%04d-%02d-..." % fields`` is
-    strftime's text for years 1970..9000, timing's range, at half ``isoformat()``'s cost;
-    an f-string's format specs cost more)."""
-    utc = instant if instant.tzinfo is timezone.utc else instant.astimezone(timezone.utc)
-    return (utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond)
-
-
 @functools.lru_cache(maxsize=64)
 def iso(instant: datetime) -> str:
     """Dates are stored as ISO-8601 strings in UTC, with the offset. (Cached: one enroll

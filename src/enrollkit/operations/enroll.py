@@ -113,11 +113,13 @@ def enroll(
                 item=root, cond=enrollment_layout.root_is_new(), exc_cls=_EnrollmentIdTaken
             )
             transaction.put(item=enrollment_layout.tenant_item(enrollment.id, tenant, now))
-            recipient = schedule.Recipient.of(enrollment)
-            for event, due in enrollment_schedule(now, enrollment.course.access_period).items():
-                transaction.put(
-                    item=schedule.scheduled_item(enrollment.id, recipient, event, due, now)
-                )
+            for item in schedule.scheduled_items(
+                enrollment.id,
+                schedule.Recipient.of(enrollment),
+                enrollment_schedule(now, enrollment.course.access_period),
+                now,
+            ):
+                transaction.put(item=item)
             _lock(transaction, enrollment, tenant.id, now, deduplication_window)
             if vacancy is not None:
                 _consume_seat(transaction, persistence_layer, enrollment, vacancy, now)
