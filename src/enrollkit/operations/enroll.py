@@ -176,22 +176,24 @@ def _lock(
     The lock is free when absent or expired: DynamoDB deletes expired items up to
     days late, so an expired lock that still exists must not block.
     """
-    lock_key = lock.enrollment_lock_key(enrollment)  # enroll() validated the enrollment
+    hash_ = lock.enrollment_lock_hash(enrollment)  # enroll() validated the enrollment
     if window is None:  # only check that nobody holds the lock
         transaction.condition(
-            key=lock_key, cond=lock.lock_is_free(now), exc_cls=DeduplicationConflictError
+            key=lock.lock_item_key(hash_),
+            cond=lock.lock_is_free(now),
+            exc_cls=DeduplicationConflictError,
         )
         return
     # Raises InvalidInput for an impossible window; the block then sends nothing.
     until = lock_expiry(now, enrollment.course.access_period, window.offset_days)
     transaction.put(
         item=lock.lock_item(
-            lock_key, enrollment_id=enrollment.id, tenant_id=tenant_id, now=now, until=until
+            hash_, enrollment_id=enrollment.id, tenant_id=tenant_id, now=now, until=until
         ),
         cond=lock.lock_is_free(now),
         exc_cls=DeduplicationConflictError,
     )
-    transaction.put(item=lock.lock_metadata_item(enrollment.id, lock_key, now=now, until=until))
+    transaction.put(item=lock.lock_metadata_item(enrollment.id, hash_, now=now, until=until))
     transaction.put(item=lock.deduplication_window_item(enrollment.id, window, now))
 
 
