@@ -12,6 +12,7 @@ every writer of ``status`` sets them through :func:`status_changes`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -408,6 +409,7 @@ def completed_changes(root: Mapping[str, Any], now: datetime) -> dict[str, Any]:
 # -- conditions ------------------------------------------------------------------------------
 
 
+@functools.cache
 def root_is_new() -> ConditionBase:
     return attr(PARTITION_KEY).not_exists()
 

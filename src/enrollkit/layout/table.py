@@ -76,7 +76,13 @@ def item_absent() -> ConditionBase:
 
 def absent_or_expired(now: datetime) -> ConditionBase:
     """DynamoDB deletes expired items up to days late: an expired item counts as gone."""
-    return attr(SORT_KEY).not_exists() | attr(TTL_ATTRIBUTE).lte(ttl(now))
+    return _absent_or_expired_at(ttl(now))
+
+
+@functools.lru_cache(maxsize=64)
+def _absent_or_expired_at(cutoff: int) -> ConditionBase:
+    # Cached per second (as item_exists is, once): the enrolls of one second share it.
+    return attr(SORT_KEY).not_exists() | attr(TTL_ATTRIBUTE).lte(cutoff)
 
 
 def present_and_live(now: datetime) -> ConditionBase:
