@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from enrollkit.layout import due as due_index
 from enrollkit.layout.table import (
@@ -55,10 +55,10 @@ def every_event_key(enrollment_id: str, read_sort_keys: Iterable[str]) -> list[K
     return [key(enrollment_id, sk) for sk in sort_keys]
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(NamedTuple):
     """Whom an event is about, as the schedule item carries it (so a reminder can be sent
-    without another read): the user's name and email, the course's name."""
+    without another read): the user's name and email, the course's name. (A named tuple:
+    built at two thirds of a frozen dataclass's cost.)"""
 
     name: str
     email: str
