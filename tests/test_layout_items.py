@@ -246,6 +246,20 @@ def test_enroll_with_a_seat_and_an_unlimited_policy(handed: Handed) -> None:
     assert used["table_name"] == "orders"
     (taken,) = [arguments for method, arguments in handed if method == "delete"]
     assert taken["key"] == KeyPair(seat_key["id"], seat_key["sk"])
+    exists = attr("sk").exists()
+    assert [(method, arguments.get("cond")) for method, arguments in handed] == [
+        ("put", attr("id").not_exists()),
+        *[("put", None)] * 4,
+        ("condition", lock_is_free()),
+        ("condition", exists & (attr("org_id").not_exists() | attr("org_id").eq("tenant-1"))),
+        (
+            "delete",
+            exists & attr("course.id").eq("course-1") & attr("course.access_period").eq(90),
+        ),
+        ("update", attr("status").eq("AVAILABLE")),
+        ("put", None),
+        ("put", None),
+    ]
 
 
 def test_cancel_and_the_lifecycle_steps(handed: Handed) -> None:
