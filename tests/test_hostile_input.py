@@ -9,6 +9,7 @@ any zone are accepted and stored as the same instant in UTC; naive ones are refu
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -24,10 +25,12 @@ from enrollkit import (
     Author,
     CancelPolicy,
     Course,
+    DeduplicationConflictError,
     DeduplicationWindow,
     DynamoDBPersistence,
     EnrollkitError,
     Enrollment,
+    EnrollmentStatus,
     InMemoryPersistence,
     InvalidInput,
     KeyPair,
@@ -40,6 +43,7 @@ from enrollkit import (
     cancel,
     enroll,
     enroll_many,
+    lock_hash,
     seat_ledger,
 )
 from enrollkit.persistence.base import BasePersistence
@@ -531,6 +535,51 @@ def test_a_validated_model_is_trusted_only_as_validated(
             now=NOW,
         ),
     )
+
+
+_DECOMPOSED = unicodedata.normalize("NFD", "josé")  # valid, stored as NFC "josé"
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Enrollment.model_construct(
+            id="enr-2",
+            user=User.model_construct(id=_DECOMPOSED, name="J", email="j@example.com"),
+            course=make_course(),
+            status=EnrollmentStatus.PENDING,
+            progress=0,
+        ),
+        lambda: Enrollment(
+            id="enr-2",
+            user=_changed_in_place(make_user(), "id", _DECOMPOSED),
+            course=make_course(),
+        ),
+    ],
+    ids=["constructed", "changed-in-place"],
+)
+def test_a_model_validated_again_is_written_as_validated(
+    persistence: BasePersistence, build: Callable[[], Enrollment]
+) -> None:
+    """Regression: enroll() validated such a model again but then wrote the model as given,
+    not as validated: a user id spelled in NFD kept that spelling, in the enrollment and in
+    its lock, so the same user took a second lock on the same course."""
+    tenant = _changed_in_place(Tenant(id="t-1", name="T"), "id", unicodedata.normalize("NFD", "té"))
+    window = DeduplicationWindow(offset_days=1)
+    enroll(
+        build(),
+        tenant=tenant,  # type: ignore[arg-type]
+        persistence_layer=persistence,
+        deduplication_window=window,
+        now=NOW,
+    )
+    root = persistence.get_item(KeyPair("enr-2", "0"))
+    assert root is not None
+    assert root["user"]["id"] == "josé" and root["metadata__tenant_id"] == "té"
+    assert [lock["sk"] for lock in persistence.query("lock")] == [lock_hash("josé", "course-1")]
+    twin = Enrollment(user=make_user("josé"), course=make_course())
+    with pytest.raises(DeduplicationConflictError):
+        enroll(twin, tenant=TENANT, persistence_layer=persistence, now=NOW)
 
 
 # -- the transaction builder refuses what DynamoDB would ------------------------------------------

@@ -16,6 +16,7 @@ from enrollkit import (
     Course,
     DeduplicationWindow,
     Enrollment,
+    EnrollmentStatus,
     InMemoryPersistence,
     InvalidInput,
     LifecycleEvent,
@@ -119,7 +120,7 @@ def test_lock_hash_does_not_depend_on_the_concatenation(a: str, b: str, c: str) 
 def test_enroll_locks_the_key_lock_hash_names(pair: tuple[str, str], form: str) -> None:
     """enroll() hashes its validated models' ids without checking them again: the same
     key as lock_hash() of the ids however they were spelled."""
-    from enrollkit.layout.lock import enrollment_lock_key
+    from enrollkit.layout.lock import enrollment_lock_hash
 
     user_id, course_id = (unicodedata.normalize(form, value) for value in pair)
     assume(max(len(user_id), len(course_id)) <= 256)
@@ -127,7 +128,7 @@ def test_enroll_locks_the_key_lock_hash_names(pair: tuple[str, str], form: str) 
         user=User(id=user_id, name="N", email="n@example.com"),
         course=Course(id=course_id, name="C", access_period=30),
     )
-    assert enrollment_lock_key(enrollment).sk == lock_hash(user_id, course_id)
+    assert enrollment_lock_hash(enrollment) == lock_hash(user_id, course_id)
 
 
 @given(pairs)
@@ -334,3 +335,41 @@ def test_a_ttl_is_the_whole_second_even_far_ahead() -> None:
 
     instant = datetime(2515, 1, 1, 0, 0, 0, 999_999, tzinfo=UTC)
     assert ttl(instant) == ttl(instant.replace(microsecond=0)) == 17_198_524_800
+
+
+# -- the root item's copy of the enrollment -----------------------------------------------------
+
+names = st.text(st.characters(exclude_categories=("Cc", "Cs")), min_size=1, max_size=40).filter(
+    str.strip
+)
+emails = st.from_regex(r"[a-z0-9._+-]{1,16}@[a-z0-9-]{1,12}(\.[a-z]{2,6}){1,2}", fullmatch=True)
+enrollments = st.builds(
+    Enrollment,
+    id=ids.filter(lambda value: value != "lock"),
+    user=st.builds(User, id=ids, name=names, email=emails),
+    course=st.builds(Course, id=ids, name=names, access_period=access_periods),
+    status=st.sampled_from(EnrollmentStatus),
+    progress=st.integers(min_value=0, max_value=100),
+)
+
+
+@given(enrollments)
+def test_the_root_item_stores_the_enrollment_as_pydantic_dumps_it(enrollment: Enrollment) -> None:
+    """stored_fields() writes out model_dump(mode="json"): the same fields, in the same
+    order, with the same values and types. A field added to a model is in pydantic's dump
+    and not in the written-out one, and fails this."""
+    from enrollkit.layout.enrollment import stored_fields
+    from tests.test_layout_items import typed
+
+    assert typed(stored_fields(enrollment)) == typed(enrollment.model_dump(mode="json"))
+
+
+@given(stored_instants)
+def test_a_ttl_is_the_whole_epoch_second(instant: datetime) -> None:
+    """ttl() counts in integers: the timestamp of the instant's whole second (a whole
+    second's float timestamp is exact)."""
+    from enrollkit.timing import ttl
+
+    seconds = ttl(instant)
+    assert type(seconds) is int
+    assert seconds == int(instant.replace(microsecond=0).timestamp())

@@ -161,12 +161,13 @@ def was_validated(model: BaseModel) -> bool:
     if seen is None:
         return False
     reference, validated_values, nested = seen
-    if reference() is not model:
-        return False
-    values = tuple(model.__dict__.values())
-    if len(values) != len(validated_values) or not all(map(operator.is_, values, validated_values)):
-        return False
-    return all(map(was_validated, nested))
+    values = model.__dict__
+    return (
+        reference() is model
+        and len(values) == len(validated_values)
+        and all(map(operator.is_, values.values(), validated_values))
+        and (not nested or all(map(was_validated, nested)))
+    )
 
 
 class _Frozen(BaseModel):

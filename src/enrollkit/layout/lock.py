@@ -70,10 +70,10 @@ def lock_key(user_id: str, course_id: str) -> KeyPair:
     return lock_item_key(lock_hash(user_id, course_id))
 
 
-def enrollment_lock_key(enrollment: Enrollment) -> KeyPair:
-    """The lock key of a validated enrollment's (user, course) (``require_instance``):
+def enrollment_lock_hash(enrollment: Enrollment) -> str:
+    """The lock hash of a validated enrollment's (user, course) (``require_instance``):
     its models checked both ids and hold them in NFC, so they are not checked again."""
-    return KeyPair(LOCK_PARTITION, _digest(enrollment.user.id, enrollment.course.id))
+    return _digest(enrollment.user.id, enrollment.course.id)
 
 
 def lock_item_key(hash_: str) -> KeyPair:
@@ -89,10 +89,10 @@ def deduplication_window_key(enrollment_id: str) -> KeyPair:
 
 
 def lock_item(
-    lock: KeyPair, *, enrollment_id: str, tenant_id: str, now: datetime, until: datetime
+    hash_: str, *, enrollment_id: str, tenant_id: str, now: datetime, until: datetime
 ) -> dict[str, Any]:
     return {
-        **lock.as_key(),
+        **key_attributes(LOCK_PARTITION, hash_),  # lock_item_key's, without a KeyPair
         HOLDER: enrollment_id,
         # Lets a conflict show the holder to its own tenant only.
         HOLDER_TENANT: tenant_id,
@@ -102,11 +102,11 @@ def lock_item(
 
 
 def lock_metadata_item(
-    enrollment_id: str, lock: KeyPair, *, now: datetime, until: datetime
+    enrollment_id: str, hash_: str, *, now: datetime, until: datetime
 ) -> dict[str, Any]:
     return {
         **key_attributes(enrollment_id, LOCK_METADATA_SK),  # lock_metadata_key's
-        HASH: lock.sk,
+        HASH: hash_,
         CREATE_DATE: iso(now),
         TTL_ATTRIBUTE: ttl(until),
     }

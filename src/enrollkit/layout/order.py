@@ -7,6 +7,7 @@ An order written before owners were recorded has no ``org_id``: it is *unowned* 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -49,8 +50,10 @@ def order_exists() -> ConditionBase:
     return item_exists()
 
 
+@functools.lru_cache(maxsize=256)
 def order_usable_by(org_id: str) -> ConditionBase:
-    """The order exists and is ``org_id``'s, or has no owner yet."""
+    """The order exists and is ``org_id``'s, or has no owner yet. (Cached per organization:
+    a boto3 condition is immutable, so one serves every seat it takes.)"""
     return item_exists() & (attr(OWNER).not_exists() | attr(OWNER).eq(org_id))
 
 

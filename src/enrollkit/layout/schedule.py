@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from enrollkit.layout import due as due_index
 from enrollkit.layout.table import (
@@ -55,10 +55,10 @@ def every_event_key(enrollment_id: str, read_sort_keys: Iterable[str]) -> list[K
     return [key(enrollment_id, sk) for sk in sort_keys]
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(NamedTuple):
     """Whom an event is about, as the schedule item carries it (so a reminder can be sent
-    without another read): the user's name and email, the course's name."""
+    without another read): the user's name and email, the course's name. (A named tuple:
+    built at two thirds of a frozen dataclass's cost.)"""
 
     name: str
     email: str
@@ -96,13 +96,30 @@ def scheduled_item(
 ) -> dict[str, Any]:
     """The item of one scheduled event: whom to remind (``recipient``), about what, and
     when (``ttl``, and the due-time index's attributes)."""
-    return {
-        **key_attributes(enrollment_id, event.value),  # schedule_key's, without a KeyPair
-        **recipient.attributes(),
-        CREATE_DATE: iso(now),
-        TTL_ATTRIBUTE: ttl(due),
-        **due_index.index_attributes(enrollment_id, due),
-    }
+    (item,) = scheduled_items(enrollment_id, recipient, {event: due}, now)
+    return item
+
+
+def scheduled_items(
+    enrollment_id: str,
+    recipient: Recipient,
+    schedule: Mapping[LifecycleEvent, datetime],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The items of an enrollment's scheduled events (``schedule``: each event and when it
+    is due), each as :func:`scheduled_item` describes it. What they share (whom to remind,
+    the creation date, the due-time index shard) is built once: enroll() schedules three."""
+    shared = {**recipient.attributes(), CREATE_DATE: iso(now)}
+    shard = due_index.EnrollmentShard(enrollment_id)
+    return [
+        {
+            **key_attributes(enrollment_id, event.value),  # schedule_key's, without a KeyPair
+            **shared,
+            TTL_ATTRIBUTE: ttl(due),
+            **shard.index_attributes(due),
+        }
+        for event, due in schedule.items()
+    ]
 
 
 def due_changes(enrollment_id: str, due: datetime) -> dict[str, Any]:

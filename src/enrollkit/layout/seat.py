@@ -12,11 +12,12 @@ seat item it describes::
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -29,6 +30,7 @@ from enrollkit.layout.table import (
     attr,
     item_exists,
     key,
+    key_attributes,
     read,
 )
 from enrollkit.models import Course, KeyPair, SeatStatus, Vacancy
@@ -52,14 +54,23 @@ _SLOT_ID_SAMPLE = str(uuid.UUID(int=0))  # as long as every slot id enrollkit ma
 
 
 def seat_key(vacancy: Vacancy) -> KeyPair:
-    return key(f"{VACANCIES_PREFIX}{vacancy.org_id}", f"{vacancy.order_id}#{vacancy.slot_id}")
+    return key(*_seat_key_parts(vacancy))
+
+
+def seat_key_attributes(vacancy: Vacancy) -> dict[str, str]:
+    """seat_key's, as an item's attributes (no KeyPair)."""
+    return key_attributes(*_seat_key_parts(vacancy))
+
+
+def _seat_key_parts(vacancy: Vacancy) -> tuple[str, str]:
+    return f"{VACANCIES_PREFIX}{vacancy.org_id}", f"{vacancy.order_id}#{vacancy.slot_id}"
 
 
 def require_keys_fit(vacancy: Vacancy) -> None:
     """InvalidInput unless the seat's keys (its item, its record) fit DynamoDB's limits:
     checked before anything is written."""
-    seat_key(vacancy)
-    record_key(vacancy.order_id, vacancy.slot_id)
+    seat_key_attributes(vacancy)
+    key_attributes(*_record_key_parts(vacancy.order_id, vacancy.slot_id))
 
 
 def require_seat_keys_fit(org_id: str, order_id: str) -> None:
@@ -79,10 +90,16 @@ def seat_item(vacancy: Vacancy, course: Course, now: datetime) -> dict[str, Any]
 def seat_is_for(course: Course) -> ConditionBase:
     """The seat exists and was bought for ``course`` on its terms: the same course id and
     access period (the name is a label: a renamed course still spends its seats)."""
+    return _seat_is_for(course.id, course.access_period)
+
+
+@functools.lru_cache(maxsize=256)
+def _seat_is_for(course_id: str, access_period: int) -> ConditionBase:
+    # Cached per course: a boto3 condition is immutable, so one serves every enroll.
     return (
         item_exists()
-        & attr(f"{COURSE}.id").eq(course.id)
-        & attr(f"{COURSE}.access_period").eq(course.access_period)
+        & attr(f"{COURSE}.id").eq(course_id)
+        & attr(f"{COURSE}.access_period").eq(access_period)
     )
 
 
@@ -95,8 +112,8 @@ def parent_vacancy_key(enrollment_id: str) -> KeyPair:
 
 def parent_vacancy_item(enrollment_id: str, vacancy: Vacancy, now: datetime) -> dict[str, Any]:
     return {
-        **parent_vacancy_key(enrollment_id).as_key(),
-        "vacancy": seat_key(vacancy).as_key(),
+        **key_attributes(enrollment_id, PARENT_VACANCY_SK),  # parent_vacancy_key's
+        "vacancy": seat_key_attributes(vacancy),
         "order_id": vacancy.order_id,
         CREATE_DATE: iso(now),
     }
@@ -124,7 +141,11 @@ def parse_parent_vacancy(item: Mapping[str, Any]) -> Vacancy:
 
 
 def record_key(order_id: str, slot_id: str) -> KeyPair:
-    return key(order_id, f"{GENERATED_ITEMS_PREFIX}{slot_id}")
+    return key(*_record_key_parts(order_id, slot_id))
+
+
+def _record_key_parts(order_id: str, slot_id: str) -> tuple[str, str]:
+    return order_id, f"{GENERATED_ITEMS_PREFIX}{slot_id}"
 
 
 def is_record(sk: str) -> bool:
@@ -153,10 +174,10 @@ def available_record(vacancy: Vacancy, *, course_id: str, now: datetime) -> dict
     }
 
 
-@dataclass(frozen=True)
-class SeatTransition:
+class SeatTransition(NamedTuple):
     """One step of a seat record's lifecycle: the attributes it sets and the condition
-    the record must meet (an update of ``record_key``)."""
+    the record must meet (an update of ``record_key``). (A named tuple: cheaper to build
+    than a frozen dataclass.)"""
 
     set: Mapping[str, Any]
     cond: ConditionBase
@@ -170,8 +191,13 @@ def mark_used(enrollment_id: str, now: datetime) -> SeatTransition:
             UPDATE_DATE: iso(now),
             RECORD_ENROLLMENT: enrollment_id,
         },
-        cond=attr(STATUS).eq(SeatStatus.AVAILABLE.value),
+        cond=_is_available(),
     )
+
+
+@functools.cache
+def _is_available() -> ConditionBase:
+    return attr(STATUS).eq(SeatStatus.AVAILABLE.value)
 
 
 def mark_rolled_back(now: datetime) -> SeatTransition:

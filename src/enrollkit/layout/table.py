@@ -41,13 +41,14 @@ def key_attributes(pk: str, sk: str) -> dict[str, str]:
 def _check_key_bytes(pk: str, sk: str) -> None:
     """Ids are limited in characters, DynamoDB's keys in bytes (a 4-byte character counts
     four), so a key built from valid ids can still be too long. InvalidInput here means
-    nothing was written."""
-    if len(pk.encode()) > MAX_PARTITION_KEY_BYTES:
+    nothing was written. (A character is at most 4 bytes: a short key needs no encoding to
+    be sure.)"""
+    if len(pk) * 4 > MAX_PARTITION_KEY_BYTES and len(pk.encode()) > MAX_PARTITION_KEY_BYTES:
         raise InvalidInput(
             f"the partition key {pk[:40]!r}... is over DynamoDB's {MAX_PARTITION_KEY_BYTES} "
             "bytes: use shorter ids"
         )
-    if len(sk.encode()) > MAX_SORT_KEY_BYTES:
+    if len(sk) * 4 > MAX_SORT_KEY_BYTES and len(sk.encode()) > MAX_SORT_KEY_BYTES:
         raise InvalidInput(
             f"the sort key {sk[:40]!r}... is over DynamoDB's {MAX_SORT_KEY_BYTES} bytes: "
             "use shorter ids"
@@ -75,7 +76,13 @@ def item_absent() -> ConditionBase:
 
 def absent_or_expired(now: datetime) -> ConditionBase:
     """DynamoDB deletes expired items up to days late: an expired item counts as gone."""
-    return attr(SORT_KEY).not_exists() | attr(TTL_ATTRIBUTE).lte(ttl(now))
+    return _absent_or_expired_at(ttl(now))
+
+
+@functools.lru_cache(maxsize=64)
+def _absent_or_expired_at(cutoff: int) -> ConditionBase:
+    # Cached per second (as item_exists is, once): the enrolls of one second share it.
+    return attr(SORT_KEY).not_exists() | attr(TTL_ATTRIBUTE).lte(cutoff)
 
 
 def present_and_live(now: datetime) -> ConditionBase:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -19,15 +19,20 @@ T = TypeVar("T")
 
 
 def require_instance(name: str, value: Any, kind: type[T]) -> T:
+    """``value`` as a ``kind``, as pydantic validated it: use the result, not the argument.
+
+    model_copy(update=...) and model_construct() skip validation, and hostile code can
+    change a field in place: an id with '#' or the reserved 'lock' would then reach the
+    keys, an id in NFD would key a second lock beside its NFC spelling. Such a model is
+    validated again and the validated copy returned. (A model as pydantic validated it,
+    nested models too, is returned as it is, not validated twice.)
+    """
     if not isinstance(value, kind):
         raise InvalidInput(f"{name} must be a {kind.__name__}, not {type(value).__name__}")
     model: object = value
     if isinstance(model, BaseModel) and not was_validated(model):
-        # model_copy(update=...) and model_construct() skip validation: an id with '#'
-        # or the reserved 'lock' would then reach the keys. Check the model again.
-        # (A model as pydantic validated it, nested models too, is not checked twice.)
         try:
-            type(model).model_validate(model.model_dump())
+            return cast(T, type(model).model_validate(model.model_dump()))
         except ValidationError as error:
             raise invalid_input(name, error) from None
     return value

@@ -83,8 +83,8 @@ def enroll(
             DynamoDB's size limits.
     """
     now = require_aware(now)
-    require_instance("enrollment", enrollment, Enrollment)
-    require_instance("tenant", tenant, Tenant)
+    enrollment = require_instance("enrollment", enrollment, Enrollment)
+    tenant = require_instance("tenant", tenant, Tenant)
     if enrollment.status is not EnrollmentStatus.PENDING:
         # A new enrollment is PENDING. A CANCELED one would take a seat and a lock that
         # cancel() then refuses to give back; the others skip the lifecycle's steps.
@@ -92,7 +92,7 @@ def enroll(
             f"enroll() writes new enrollments, which are PENDING, not {enrollment.status.value}"
         )
     if vacancy is not None:
-        require_instance("vacancy", vacancy, Vacancy)
+        vacancy = require_instance("vacancy", vacancy, Vacancy)
         if vacancy.org_id != tenant.id:
             # A tenant enrolls only from its own organization's orders.
             raise VacancyUnavailable(
@@ -100,9 +100,11 @@ def enroll(
             )
         seat.require_keys_fit(vacancy)
     if deduplication_window is not None:
-        require_instance("deduplication_window", deduplication_window, DeduplicationWindow)
+        deduplication_window = require_instance(
+            "deduplication_window", deduplication_window, DeduplicationWindow
+        )
     if cancel_policy is not None:
-        require_instance("cancel_policy", cancel_policy, CancelPolicy)
+        cancel_policy = require_instance("cancel_policy", cancel_policy, CancelPolicy)
 
     root = enrollment_layout.root_item(enrollment, tenant, now)
     try:
@@ -111,11 +113,13 @@ def enroll(
                 item=root, cond=enrollment_layout.root_is_new(), exc_cls=_EnrollmentIdTaken
             )
             transaction.put(item=enrollment_layout.tenant_item(enrollment.id, tenant, now))
-            recipient = schedule.Recipient.of(enrollment)
-            for event, due in enrollment_schedule(now, enrollment.course.access_period).items():
-                transaction.put(
-                    item=schedule.scheduled_item(enrollment.id, recipient, event, due, now)
-                )
+            for item in schedule.scheduled_items(
+                enrollment.id,
+                schedule.Recipient.of(enrollment),
+                enrollment_schedule(now, enrollment.course.access_period),
+                now,
+            ):
+                transaction.put(item=item)
             _lock(transaction, enrollment, tenant.id, now, deduplication_window)
             if vacancy is not None:
                 _consume_seat(transaction, persistence_layer, enrollment, vacancy, now)
@@ -172,22 +176,24 @@ def _lock(
     The lock is free when absent or expired: DynamoDB deletes expired items up to
     days late, so an expired lock that still exists must not block.
     """
-    lock_key = lock.enrollment_lock_key(enrollment)  # enroll() validated the enrollment
+    hash_ = lock.enrollment_lock_hash(enrollment)  # enroll() validated the enrollment
     if window is None:  # only check that nobody holds the lock
         transaction.condition(
-            key=lock_key, cond=lock.lock_is_free(now), exc_cls=DeduplicationConflictError
+            key=lock.lock_item_key(hash_),
+            cond=lock.lock_is_free(now),
+            exc_cls=DeduplicationConflictError,
         )
         return
     # Raises InvalidInput for an impossible window; the block then sends nothing.
     until = lock_expiry(now, enrollment.course.access_period, window.offset_days)
     transaction.put(
         item=lock.lock_item(
-            lock_key, enrollment_id=enrollment.id, tenant_id=tenant_id, now=now, until=until
+            hash_, enrollment_id=enrollment.id, tenant_id=tenant_id, now=now, until=until
         ),
         cond=lock.lock_is_free(now),
         exc_cls=DeduplicationConflictError,
     )
-    transaction.put(item=lock.lock_metadata_item(enrollment.id, lock_key, now=now, until=until))
+    transaction.put(item=lock.lock_metadata_item(enrollment.id, hash_, now=now, until=until))
     transaction.put(item=lock.deduplication_window_item(enrollment.id, window, now))
 
 
