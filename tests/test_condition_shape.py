@@ -8,21 +8,25 @@ from __future__ import annotations
 import dataclasses
 import gc
 from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 from boto3.dynamodb.conditions import Attr, ConditionBase, ConditionExpressionBuilder
 from hypothesis import given, settings
 
-from enrollkit import InMemoryPersistence, KeyPair
+from enrollkit import Course, InMemoryPersistence, KeyPair
 from enrollkit.errors import TransactionCanceled, TransactionError
 from enrollkit.persistence.base import BasePersistence
 from enrollkit.persistence.conditions import condition_holds
 from enrollkit.persistence.dynamodb import transact_items
+from enrollkit.transaction import condition_shape
 from enrollkit.transaction.builder import open_transaction
-from enrollkit.transaction.condition_shape import shape_of
+from enrollkit.transaction.condition_shape import shape_of, walked_once
 from enrollkit.transaction.operations import ConditionCheck, Delete, Operation, Put, Update
 from tests.test_expressions import boto3s, conditions, ours
+
+NOW_2036 = datetime(2036, 1, 1, tzinfo=timezone.utc)
 
 
 def key(pk: str) -> KeyPair:
@@ -254,3 +258,54 @@ def test_condition_holds_refuses_what_the_builder_refuses() -> None:
     assert not condition_holds(Attr("s").eq("x"), None)
     with pytest.raises(TransactionError, match="orders only"):
         condition_holds(Attr("s").lt(True), {"s": "x"})
+
+
+# -- conditions walked once, for every operation ---------------------------------------------
+
+
+def test_a_condition_walked_once_is_not_walked_again_by_its_operations(
+    expressions_counted: list[object],
+) -> None:
+    kept = walked_once(Attr("sk").not_exists() | Attr("ttl").lte(5))
+    expressions_counted.clear()
+    first, second = Put("t", {"id": "a", "sk": "0"}, kept), ConditionCheck("t", key("b"), kept)
+    assert first.condition_shape is second.condition_shape
+    assert expressions_counted == []
+    equal = Attr("sk").not_exists() | Attr("ttl").lte(5)  # equal, but another object
+    assert Put("t", {"id": "a", "sk": "0"}, equal).condition_shape == first.condition_shape
+    assert len(expressions_counted) == 3
+
+
+def test_a_condition_walked_once_is_forgotten_with_it() -> None:
+    kept = walked_once(Attr("sk").not_exists())
+    key_of_it = id(kept)
+    assert key_of_it in condition_shape._WALKED_ONCE
+    del kept
+    gc.collect()
+    assert key_of_it not in condition_shape._WALKED_ONCE
+
+
+def test_only_conditions_of_strings_and_numbers_are_walked_once() -> None:
+    with pytest.raises(ValueError, match="strings and numbers"):
+        walked_once(Attr("m").eq({"k": "v"}))
+    refused = walked_once(Attr("").eq("x"))  # not kept: each use refuses it
+    assert id(refused) not in condition_shape._WALKED_ONCE
+    with (
+        pytest.raises(TransactionError, match="non-empty string"),
+        open_transaction(Recorder(), default_table_name="t") as transaction,
+    ):
+        transaction.condition(key=key("a"), cond=refused)
+
+
+def test_the_layouts_kept_conditions_are_walked_once() -> None:
+    from enrollkit.layout import enrollment, order, seat, table
+
+    for condition in (
+        enrollment.root_is_new(),
+        table.item_exists(),
+        table.item_absent(),
+        table.absent_or_expired(NOW_2036),
+        seat.seat_is_for(Course(id="c", name="C", access_period=30)),
+        order.order_usable_by("org"),
+    ):
+        assert id(condition) in condition_shape._WALKED_ONCE

@@ -31,6 +31,7 @@ from enrollkit.layout.table import (
     attr,
     expired,
     item_exists,
+    kept_condition,
     key,
     key_attributes,
     present_and_live,
@@ -411,7 +412,7 @@ def completed_changes(root: Mapping[str, Any], now: datetime) -> dict[str, Any]:
 
 @functools.cache
 def root_is_new() -> ConditionBase:
-    return attr(PARTITION_KEY).not_exists()
+    return kept_condition(attr(PARTITION_KEY).not_exists())
 
 
 def status_in(statuses: Collection[EnrollmentStatus]) -> ConditionBase:

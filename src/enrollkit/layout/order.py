@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from enrollkit.layout.table import CREATE_DATE, UPDATE_DATE, attr, item_exists, key
+from enrollkit.layout.table import CREATE_DATE, UPDATE_DATE, attr, item_exists, kept_condition, key
 from enrollkit.models import KeyPair
 from enrollkit.timing import iso
 
@@ -54,7 +54,7 @@ def order_exists() -> ConditionBase:
 def order_usable_by(org_id: str) -> ConditionBase:
     """The order exists and is ``org_id``'s, or has no owner yet. (Cached per organization:
     a boto3 condition is immutable, so one serves every seat it takes.)"""
-    return item_exists() & (attr(OWNER).not_exists() | attr(OWNER).eq(org_id))
+    return kept_condition(item_exists() & (attr(OWNER).not_exists() | attr(OWNER).eq(org_id)))
 
 
 def owner_is_unset() -> ConditionBase:

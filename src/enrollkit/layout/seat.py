@@ -29,6 +29,7 @@ from enrollkit.layout.table import (
     UPDATE_DATE,
     attr,
     item_exists,
+    kept_condition,
     key,
     key_attributes,
     read,
@@ -96,7 +97,7 @@ def seat_is_for(course: Course) -> ConditionBase:
 @functools.lru_cache(maxsize=256)
 def _seat_is_for(course_id: str, access_period: int) -> ConditionBase:
     # Cached per course: a boto3 condition is immutable, so one serves every enroll.
-    return (
+    return kept_condition(
         item_exists()
         & attr(f"{COURSE}.id").eq(course_id)
         & attr(f"{COURSE}.access_period").eq(access_period)
@@ -197,7 +198,7 @@ def mark_used(enrollment_id: str, now: datetime) -> SeatTransition:
 
 @functools.cache
 def _is_available() -> ConditionBase:
-    return attr(STATUS).eq(SeatStatus.AVAILABLE.value)
+    return kept_condition(attr(STATUS).eq(SeatStatus.AVAILABLE.value))
 
 
 def mark_rolled_back(now: datetime) -> SeatTransition:

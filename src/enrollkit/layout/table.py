@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from enrollkit.errors import InvalidInput, UnreadableItem
 from enrollkit.models import KeyPair
@@ -64,14 +64,27 @@ def attr(name: str) -> Attr:
     return Attr(name)
 
 
+_Condition = TypeVar("_Condition")
+
+
+def kept_condition(condition: _Condition) -> _Condition:
+    """A condition the layout builds once and keeps (its cached conditions: a boto3
+    condition is immutable), walked now for every operation given it (see
+    ``condition_shape.walked_once``)."""
+    # (Imported here: the transaction package imports the layout.)
+    from enrollkit.transaction.condition_shape import walked_once
+
+    return walked_once(condition)
+
+
 @functools.cache
 def item_exists() -> ConditionBase:
-    return attr(SORT_KEY).exists()
+    return kept_condition(attr(SORT_KEY).exists())
 
 
 @functools.cache
 def item_absent() -> ConditionBase:
-    return attr(SORT_KEY).not_exists()
+    return kept_condition(attr(SORT_KEY).not_exists())
 
 
 def absent_or_expired(now: datetime) -> ConditionBase:
@@ -82,7 +95,7 @@ def absent_or_expired(now: datetime) -> ConditionBase:
 @functools.lru_cache(maxsize=64)
 def _absent_or_expired_at(cutoff: int) -> ConditionBase:
     # Cached per second (as item_exists is, once): the enrolls of one second share it.
-    return attr(SORT_KEY).not_exists() | attr(TTL_ATTRIBUTE).lte(cutoff)
+    return kept_condition(attr(SORT_KEY).not_exists() | attr(TTL_ATTRIBUTE).lte(cutoff))
 
 
 def present_and_live(now: datetime) -> ConditionBase:

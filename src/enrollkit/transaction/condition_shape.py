@@ -27,9 +27,10 @@ boto3 is loaded by then), and ``import enrollkit`` stays free of boto3.
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from enrollkit.errors import InvalidInput, TransactionError
 from enrollkit.transaction.limits import (
@@ -127,6 +128,37 @@ def shape_of(condition: object) -> ConditionShape:
     refusal = walk.condition(condition, checked=True)
     shape = (tuple(walk.structure), tuple(walk.values), refusal, not walk.unread)
     return _new_shape(ConditionShape, shape)
+
+
+# The shapes of conditions built once and used by many operations (``walked_once``), by
+# the condition's id: a weak reference to it (the entry goes when it does) and its shape.
+_WALKED_ONCE: dict[int, tuple[weakref.ref[Any], ConditionShape]] = {}
+_Condition = TypeVar("_Condition")
+
+
+def walked_once(condition: _Condition) -> _Condition:
+    """``condition``, walked now: every operation given this very object reuses the walk.
+
+    For a condition built once and kept (the layout caches its conditions: a boto3
+    condition is immutable). Its values must be strings or numbers, which cannot change
+    under the kept walk (``ValueError`` otherwise); a refused condition is not kept, so
+    each use refuses it as ``shape_of`` does."""
+    shape = shape_of(condition)
+    if not all(type(value) in (str, int) for value in shape.values):
+        raise ValueError("a condition walked once holds strings and numbers only")
+    if shape.refusal is None and shape.cacheable:
+        key = id(condition)
+        _WALKED_ONCE[key] = (weakref.ref(condition, lambda _: _WALKED_ONCE.pop(key, None)), shape)
+    return condition
+
+
+def shape_of_operation_condition(condition: object) -> ConditionShape:
+    """An operation's condition walked: the kept walk of a condition ``walked_once``, else a
+    new walk."""
+    kept = _WALKED_ONCE.get(id(condition))
+    if kept is not None and kept[0]() is condition:
+        return kept[1]
+    return shape_of(condition)
 
 
 class _Walk:

@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING, Any, overload
 from enrollkit.errors import TransactionCanceled
 from enrollkit.layout.table import PARTITION_KEY, SORT_KEY
 from enrollkit.models import KeyPair
-from enrollkit.transaction.condition_shape import NO_CONDITION, ConditionShape, shape_of
+from enrollkit.transaction.condition_shape import (
+    NO_CONDITION,
+    ConditionShape,
+    shape_of_operation_condition,
+)
 
 if TYPE_CHECKING:
     from boto3.dynamodb.conditions import ConditionBase
@@ -43,7 +47,7 @@ class _ShapeOnFirstUse:
         if operation is None:
             return self
         cond = operation.cond
-        shape = NO_CONDITION if cond is None else shape_of(cond)
+        shape = NO_CONDITION if cond is None else shape_of_operation_condition(cond)
         operation.__dict__["condition_shape"] = shape
         return shape
 
