@@ -375,28 +375,15 @@ class InMemoryPersistence(BasePersistence):
             operations.plain if isinstance(operations, BuiltOperations) else itertools.repeat(False)
         )
         for operation, owned_plain in zip(operations, plain, strict=False):
+            payload: dict[str, Any]
             kept: _RememberedPayload
-            removed: tuple[str, ...] = ()
-            if isinstance(operation, Put):
-                if owned_plain:
-                    payload = kept = cast(dict[str, Any], operation.item)  # (a snapshot: a dict)
-                    key = (payload[PARTITION_KEY], payload[SORT_KEY])
-                else:
-                    payload, kept = _marshalled(operation.item)
-                    key = _with_key(payload)
-            elif isinstance(operation, (Delete, ConditionCheck)):  # no values
-                payload, kept = {}, ()
-                key = (operation.key.pk, operation.key.sk)
-            elif isinstance(operation, Update):
-                if owned_plain:
-                    payload = kept = cast(dict[str, Any], operation.set)
-                else:
-                    payload, kept = _marshalled(operation.set)
-                key = (operation.key.pk, operation.key.sk)
-                updates = True
-                removed = operation.remove
+            if owned_plain and type(operation) is Put:  # (most operations: nothing to do)
+                payload = kept = operation.item  # type: ignore[assignment]  # (a dict)
+                key = (payload[PARTITION_KEY], payload[SORT_KEY])
+                removed: tuple[str, ...] = ()
             else:
-                raise TypeError(f"unknown operation {operation!r}")
+                payload, kept, key, removed = _values_of(operation, owned_plain)
+                updates = updates or isinstance(operation, Update)
             table_name = operation.table_name
             found.append(tables_by_name.get(table_name))
             payloads.append(payload)
@@ -543,6 +530,30 @@ def _marshalled(written: Mapping[str, Any]) -> tuple[dict[str, Any], _Remembered
     if payload is None:
         return normalize_attributes(written), tuple(itertools.chain.from_iterable(written.items()))
     return payload, payload
+
+
+def _values_of(
+    operation: Operation, owned_plain: bool
+) -> tuple[dict[str, Any], _RememberedPayload, tuple[str, str], tuple[str, ...]]:
+    """An operation's values as the store keeps them, as its token remembers them, its key
+    and the names it removes. ``owned_plain``: its values are the builder's plain snapshot,
+    kept as they are."""
+    if isinstance(operation, Put):
+        if owned_plain:
+            item = cast(dict[str, Any], operation.item)  # (a snapshot is a dict)
+            return item, item, _with_key(item), ()
+        payload, kept = _marshalled(operation.item)
+        return payload, kept, _with_key(payload), ()
+    if isinstance(operation, (Delete, ConditionCheck)):  # no values
+        return {}, (), (operation.key.pk, operation.key.sk), ()
+    if isinstance(operation, Update):
+        if owned_plain:
+            assigned = cast(dict[str, Any], operation.set)
+            payload, kept = assigned, assigned
+        else:
+            payload, kept = _marshalled(operation.set)
+        return payload, kept, (operation.key.pk, operation.key.sk), operation.remove
+    raise TypeError(f"unknown operation {operation!r}")
 
 
 def _holds(operation: Operation, current: dict[str, Any] | None) -> bool:
