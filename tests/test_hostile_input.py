@@ -9,6 +9,7 @@ any zone are accepted and stored as the same instant in UTC; naive ones are refu
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 import uuid
 from collections.abc import Callable
@@ -57,6 +58,7 @@ from tests.conftest import (
     make_user,
 )
 from tests.support.invariants import STATS, Snapshot, snapshot
+from tests.support.seats import seat_census, seed_order
 
 AUTHOR = Author(id="admin", name="Admin")
 COURSE = make_course("course-1", access_period=30)
@@ -580,6 +582,50 @@ def test_a_model_validated_again_is_written_as_validated(
     twin = Enrollment(user=make_user("josé"), course=make_course())
     with pytest.raises(DeduplicationConflictError):
         enroll(twin, tenant=TENANT, persistence_layer=persistence, now=NOW)
+
+
+# Each operation writes its model arguments as validated (NFC ids), as enroll() does: the
+# same call with validated models then finds everything written (nothing added) and the
+# items hold what that call writes.
+_CHOSEN = "josé"
+_CHOSEN_COURSE = Course(id=_CHOSEN, name="Cours", access_period=30)
+_ACCENTED_TENANT = Tenant(id="té", name="T")
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Course.model_construct(id=_DECOMPOSED, name="Cours", access_period=30),
+        lambda: _CHOSEN_COURSE.model_copy(update={"id": _DECOMPOSED}),
+        lambda: _changed_in_place(
+            Course(id="c-1", name="Cours", access_period=30), "id", _DECOMPOSED
+        ),
+    ],
+    ids=["constructed", "copied", "changed-in-place"],
+)
+def test_add_vacancies_writes_the_course_as_validated(
+    persistence: BasePersistence, build: Callable[[], Course]
+) -> None:
+    """Regression: add_vacancies() validated such a course again but wrote the course as
+    given: a course id in NFD was stored in NFD and derived other slot ids, so the same
+    call with the validated course added every seat a second time."""
+    seed_order(persistence, "order-1")
+    call = functools.partial(
+        add_vacancies,
+        org_id=TENANT.id,
+        order_id="order-1",
+        quantity=2,
+        persistence_layer=persistence,
+        now=NOW,
+    )
+    seats = call(course=build())
+    written = snapshot(persistence)
+    assert call(course=_CHOSEN_COURSE) == seats
+    assert snapshot(persistence) == written
+    seat_items = persistence.query(f"vacancies#{TENANT.id}")
+    assert [item["course"] for item in seat_items] == [_CHOSEN_COURSE.model_dump()] * 2
+    records = seat_census(persistence, "order-1").generated.values()
+    assert [record["course_id"] for record in records] == [_CHOSEN] * 2
 
 
 # -- the transaction builder refuses what DynamoDB would ------------------------------------------
