@@ -24,6 +24,8 @@ from pydantic import BaseModel, ValidationError
 
 from enrollkit import (
     Author,
+    BulkOutcome,
+    BulkResult,
     CancelPolicy,
     Course,
     DeduplicationConflictError,
@@ -47,6 +49,7 @@ from enrollkit import (
     lock_hash,
     seat_ledger,
 )
+from enrollkit.operations.bulk import bulk_enrollment_id
 from enrollkit.persistence.base import BasePersistence
 from tests.conftest import (
     MOTO_OVERSIZED_UPDATE,
@@ -626,6 +629,99 @@ def test_add_vacancies_writes_the_course_as_validated(
     assert [item["course"] for item in seat_items] == [_CHOSEN_COURSE.model_dump()] * 2
     records = seat_census(persistence, "order-1").generated.values()
     assert [record["course_id"] for record in records] == [_CHOSEN] * 2
+
+
+def _enroll_many_arguments(constructed: str) -> dict[str, Any]:
+    """enroll_many()'s arguments with ``constructed`` (an argument) built with
+    model_construct() and its id in NFD; the others validated."""
+    user = User.model_construct(**{**make_user(_CHOSEN).model_dump(), "id": _DECOMPOSED})
+    return {
+        "users": [user if constructed == "user" else make_user(_CHOSEN)],
+        "course": (
+            Course.model_construct(id=_DECOMPOSED, name="Cours", access_period=30)
+            if constructed == "course"
+            else _CHOSEN_COURSE
+        ),
+        "tenant": (
+            Tenant.model_construct(id=unicodedata.normalize("NFD", "té"), name="T")
+            if constructed == "tenant"
+            else _ACCENTED_TENANT
+        ),
+    }
+
+
+@pytest.mark.parametrize("constructed", ["course", "tenant", "user"])
+def test_enroll_many_uses_the_models_as_validated(
+    persistence: BasePersistence, constructed: str
+) -> None:
+    """Regression: enroll_many() validated such a course and tenant again but used them as
+    given, and used a user's id before enroll() validated the user: ids in NFD derived
+    other enrollment ids (a re-run with the validated models enrolled the user a second
+    time, on a second seat), and a course id in NFD matched none of its seats (NO_SEAT)."""
+    seed_order(persistence, "order-1")
+    add_vacancies(
+        org_id="té",
+        order_id="order-1",
+        course=_CHOSEN_COURSE,
+        quantity=2,
+        persistence_layer=persistence,
+        now=NOW,
+    )
+    call = functools.partial(
+        enroll_many, order_id="order-1", persistence_layer=persistence, now=NOW
+    )
+    expected_id = bulk_enrollment_id("té", "order-1", _CHOSEN, _CHOSEN)
+
+    [result] = call(**_enroll_many_arguments(constructed))
+    assert result == BulkResult(_CHOSEN, BulkOutcome.ENROLLED, expected_id)
+    root = persistence.get_item(KeyPair(expected_id, "0"))
+    assert root is not None
+    assert (root["user"]["id"], root["course"]["id"], root["metadata__tenant_id"]) == (
+        _CHOSEN,
+        _CHOSEN,
+        "té",
+    )
+    written = snapshot(persistence)
+    [again] = call(users=[make_user(_CHOSEN)], course=_CHOSEN_COURSE, tenant=_ACCENTED_TENANT)
+    assert again == BulkResult(_CHOSEN, BulkOutcome.ALREADY_ENROLLED, expected_id)
+    assert snapshot(persistence) == written
+    assert len(seat_census(persistence, "order-1").available) == 1
+
+
+def test_enroll_many_counts_a_user_listed_in_both_spellings_once(
+    persistence: BasePersistence,
+) -> None:
+    """A user listed in NFD (a model that skipped validation) and in NFC is one user: one
+    enrollment, one seat. A listed user that is not valid is INVALID, without a seat."""
+    seed_order(persistence, "order-1")
+    add_vacancies(
+        org_id=TENANT.id,
+        order_id="order-1",
+        course=COURSE,
+        quantity=3,
+        persistence_layer=persistence,
+        now=NOW,
+    )
+    decomposed = make_user(_CHOSEN).model_copy(update={"id": _DECOMPOSED})
+    invalid = User.model_construct(id="u#1", name="U", email="u@example.com")
+
+    results = enroll_many(
+        [decomposed, make_user(_CHOSEN), invalid],
+        course=COURSE,
+        tenant=TENANT,
+        order_id="order-1",
+        persistence_layer=persistence,
+        now=NOW,
+    )
+
+    assert [(r.user_id, r.outcome) for r in results] == [
+        (_CHOSEN, BulkOutcome.ENROLLED),
+        (_CHOSEN, BulkOutcome.ALREADY_ENROLLED),
+        ("u#1", BulkOutcome.INVALID),
+    ]
+    assert results[1].enrollment_id == results[0].enrollment_id
+    assert results[2].enrollment_id is None and "must not contain '#'" in str(results[2].detail)
+    assert len(seat_census(persistence, "order-1").available) == 2
 
 
 # -- the transaction builder refuses what DynamoDB would ------------------------------------------
