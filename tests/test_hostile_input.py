@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import unicodedata
 import uuid
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from enrollkit import (
+    AdminOverride,
     Author,
     BulkOutcome,
     BulkResult,
@@ -722,6 +724,66 @@ def test_enroll_many_counts_a_user_listed_in_both_spellings_once(
     assert results[1].enrollment_id == results[0].enrollment_id
     assert results[2].enrollment_id is None and "must not contain '#'" in str(results[2].detail)
     assert len(seat_census(persistence, "order-1").available) == 2
+
+
+def _enrolled_twice(persistence: BasePersistence) -> None:
+    """Enrollments "enr-a" and "enr-b", alike: one for the call given a model that skipped
+    validation, one for the same call given the validated model."""
+    for enrollment_id in ("enr-a", "enr-b"):
+        enroll(
+            Enrollment(id=enrollment_id, user=make_user(enrollment_id), course=COURSE),
+            tenant=TENANT,
+            persistence_layer=persistence,
+            cancel_policy=CancelPolicy(),
+            now=NOW,
+        )
+
+
+def _written_alike(persistence: BasePersistence, sk: str, ignored: set[str]) -> dict[str, Any]:
+    """The ``sk`` items of "enr-a" and "enr-b" are the same but for their keys and
+    ``ignored``: that of enr-a."""
+    a, b = (persistence.get_item(KeyPair(pk, sk)) for pk in ("enr-a", "enr-b"))
+    assert a is not None and b is not None
+    assert {k: v for k, v in a.items() if k not in {"id", *ignored}} == {
+        k: v for k, v in b.items() if k not in {"id", *ignored}
+    }
+    return a
+
+
+@pytest.mark.parametrize(
+    ("given", "validated"),
+    [
+        (
+            {"author": Author.model_construct(id=_DECOMPOSED, name="Admin")},
+            {"author": Author(id=_CHOSEN, name="Admin")},
+        ),
+        (
+            {"author": AUTHOR.model_copy(update={"id": _DECOMPOSED})},
+            {"author": Author(id=_CHOSEN, name="Admin")},
+        ),
+        # A reason of bytes, which validation turns into text.
+        (
+            {"author": AUTHOR, "override": AdminOverride.model_construct(reason=b"audit")},  # type: ignore[arg-type]
+            {"author": AUTHOR, "override": AdminOverride(reason="audit")},
+        ),
+    ],
+    ids=["constructed-author", "copied-author", "constructed-override"],
+)
+def test_cancel_records_the_author_and_override_as_validated(
+    persistence: BasePersistence, given: dict[str, Any], validated: dict[str, Any]
+) -> None:
+    """Regression: cancel() validated such an author or override again but recorded it as
+    given: an author id in NFD was stored in NFD (the audit trail named another spelling
+    of the administrator), and a reason of the wrong type made pydantic warn as it wrote
+    the record (``PydanticSerializationUnexpectedValue``)."""
+    _enrolled_twice(persistence)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        cancel("enr-a", **given, persistence_layer=persistence, now=NOW)
+    assert [str(warning.message) for warning in warned] == []
+    cancel("enr-b", **validated, persistence_layer=persistence, now=NOW)
+    record = _written_alike(persistence, "canceled_date", {"request_token"})
+    assert record["author"] == validated["author"].model_dump()
 
 
 # -- the transaction builder refuses what DynamoDB would ------------------------------------------
