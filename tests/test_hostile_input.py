@@ -29,6 +29,7 @@ from enrollkit import (
     BulkOutcome,
     BulkResult,
     CancelPolicy,
+    Certificate,
     Course,
     DeduplicationConflictError,
     DeduplicationWindow,
@@ -39,6 +40,7 @@ from enrollkit import (
     InMemoryPersistence,
     InvalidInput,
     KeyPair,
+    LifecycleEvent,
     Tenant,
     TransactionCanceled,
     TransactionError,
@@ -46,6 +48,7 @@ from enrollkit import (
     Vacancy,
     add_vacancies,
     cancel,
+    complete,
     enroll,
     enroll_many,
     lock_hash,
@@ -63,6 +66,7 @@ from tests.conftest import (
     make_user,
 )
 from tests.support.invariants import STATS, Snapshot, snapshot
+from tests.support.lifecycle import schedule
 from tests.support.seats import seat_census, seed_order
 
 AUTHOR = Author(id="admin", name="Admin")
@@ -784,6 +788,34 @@ def test_cancel_records_the_author_and_override_as_validated(
     cancel("enr-b", **validated, persistence_layer=persistence, now=NOW)
     record = _written_alike(persistence, "canceled_date", {"request_token"})
     assert record["author"] == validated["author"].model_dump()
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda expires: Certificate.model_construct(expires_at=expires.isoformat()),
+        lambda expires: Certificate().model_copy(update={"expires_at": expires.isoformat()}),
+    ],
+    ids=["constructed", "copied"],
+)
+def test_complete_writes_the_certificate_as_validated(
+    persistence: BasePersistence, build: Callable[[datetime], Certificate]
+) -> None:
+    """Regression: complete() validated such a certificate again but used it as given: an
+    expiry as ISO text, which validation turns into a datetime, was refused as not a
+    datetime (where ``Certificate(expires_at=text)`` is accepted)."""
+    _enrolled_twice(persistence)
+    expires = (NOW + timedelta(days=400)).astimezone(timezone(timedelta(hours=2)))
+    at = NOW + timedelta(days=1)
+    given = complete("enr-a", persistence_layer=persistence, certificate=build(expires), now=at)
+    validated = complete(
+        "enr-b", persistence_layer=persistence, certificate=Certificate(expires_at=expires), now=at
+    )
+    assert given.archive_at == validated.archive_at == expires
+    certificate = _written_alike(persistence, "certificate", set())
+    assert certificate["expires_at"] == expires.astimezone(timezone.utc).isoformat()
+    assert schedule(persistence, "enr-a") == schedule(persistence, "enr-b")
+    assert LifecycleEvent.COURSE_ARCHIVED in schedule(persistence, "enr-a")
 
 
 # -- the transaction builder refuses what DynamoDB would ------------------------------------------
