@@ -818,6 +818,63 @@ def test_complete_writes_the_certificate_as_validated(
     assert LifecycleEvent.COURSE_ARCHIVED in schedule(persistence, "enr-a")
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda store: enroll_many(
+            [make_user("user-2")],
+            course=Course.model_construct(id="c#1", name="C", access_period=30),
+            tenant=TENANT,
+            order_id="order-1",
+            persistence_layer=store,
+            now=NOW,
+        ),
+        lambda store: enroll_many(
+            [make_user("user-2")],
+            course=COURSE,
+            tenant=TENANT.model_copy(update={"id": "t#1"}),
+            order_id="order-1",
+            persistence_layer=store,
+            now=NOW,
+        ),
+        lambda store: add_vacancies(
+            org_id=TENANT.id,
+            order_id="order-1",
+            course=COURSE.model_copy(update={"access_period": 0}),
+            quantity=1,
+            persistence_layer=store,
+            now=NOW,
+        ),
+        lambda store: cancel(
+            "existing",
+            author=AUTHOR,
+            override=AdminOverride.model_construct(reason=" "),
+            persistence_layer=store,
+            now=NOW,
+        ),
+        lambda store: complete(
+            "existing",
+            persistence_layer=store,
+            certificate=Certificate.model_construct(expires_at="not a date"),  # type: ignore[arg-type]
+            now=NOW,
+        ),
+    ],
+    ids=[
+        "enroll_many-course",
+        "enroll_many-tenant",
+        "add_vacancies-course",
+        "cancel-override",
+        "complete-certificate",
+    ],
+)
+def test_an_argument_model_invalid_after_skipping_validation_is_refused(
+    store: BasePersistence, call: Callable[[BasePersistence], object]
+) -> None:
+    """The other operations refuse, before writing anything, a model argument that skipped
+    validation and is not valid (enroll() and cancel()'s author: above)."""
+    refused(store, lambda: call(store))
+
+
 # -- the transaction builder refuses what DynamoDB would ------------------------------------------
 
 
