@@ -9,8 +9,10 @@ any zone are accepted and stored as the same instant in UTC; naive ones are refu
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 import uuid
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -22,8 +24,12 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from enrollkit import (
+    AdminOverride,
     Author,
+    BulkOutcome,
+    BulkResult,
     CancelPolicy,
+    Certificate,
     Course,
     DeduplicationConflictError,
     DeduplicationWindow,
@@ -34,6 +40,7 @@ from enrollkit import (
     InMemoryPersistence,
     InvalidInput,
     KeyPair,
+    LifecycleEvent,
     Tenant,
     TransactionCanceled,
     TransactionError,
@@ -41,11 +48,13 @@ from enrollkit import (
     Vacancy,
     add_vacancies,
     cancel,
+    complete,
     enroll,
     enroll_many,
     lock_hash,
     seat_ledger,
 )
+from enrollkit.operations.bulk import bulk_enrollment_id
 from enrollkit.persistence.base import BasePersistence
 from tests.conftest import (
     MOTO_OVERSIZED_UPDATE,
@@ -57,6 +66,8 @@ from tests.conftest import (
     make_user,
 )
 from tests.support.invariants import STATS, Snapshot, snapshot
+from tests.support.lifecycle import schedule
+from tests.support.seats import seat_census, seed_order
 
 AUTHOR = Author(id="admin", name="Admin")
 COURSE = make_course("course-1", access_period=30)
@@ -580,6 +591,288 @@ def test_a_model_validated_again_is_written_as_validated(
     twin = Enrollment(user=make_user("josé"), course=make_course())
     with pytest.raises(DeduplicationConflictError):
         enroll(twin, tenant=TENANT, persistence_layer=persistence, now=NOW)
+
+
+# Each operation writes its model arguments as validated (NFC ids), as enroll() does: the
+# same call with validated models then finds everything written (nothing added) and the
+# items hold what that call writes.
+_CHOSEN = "josé"
+_CHOSEN_COURSE = Course(id=_CHOSEN, name="Cours", access_period=30)
+_ACCENTED_TENANT = Tenant(id="té", name="T")
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Course.model_construct(id=_DECOMPOSED, name="Cours", access_period=30),
+        lambda: _CHOSEN_COURSE.model_copy(update={"id": _DECOMPOSED}),
+        lambda: _changed_in_place(
+            Course(id="c-1", name="Cours", access_period=30), "id", _DECOMPOSED
+        ),
+    ],
+    ids=["constructed", "copied", "changed-in-place"],
+)
+def test_add_vacancies_writes_the_course_as_validated(
+    persistence: BasePersistence, build: Callable[[], Course]
+) -> None:
+    """Regression: add_vacancies() validated such a course again but wrote the course as
+    given: a course id in NFD was stored in NFD and derived other slot ids, so the same
+    call with the validated course added every seat a second time."""
+    seed_order(persistence, "order-1")
+    call = functools.partial(
+        add_vacancies,
+        org_id=TENANT.id,
+        order_id="order-1",
+        quantity=2,
+        persistence_layer=persistence,
+        now=NOW,
+    )
+    seats = call(course=build())
+    written = snapshot(persistence)
+    assert call(course=_CHOSEN_COURSE) == seats
+    assert snapshot(persistence) == written
+    seat_items = persistence.query(f"vacancies#{TENANT.id}")
+    assert [item["course"] for item in seat_items] == [_CHOSEN_COURSE.model_dump()] * 2
+    records = seat_census(persistence, "order-1").generated.values()
+    assert [record["course_id"] for record in records] == [_CHOSEN] * 2
+
+
+def _enroll_many_arguments(constructed: str) -> dict[str, Any]:
+    """enroll_many()'s arguments with ``constructed`` (an argument) built with
+    model_construct() and its id in NFD; the others validated."""
+    user = User.model_construct(**{**make_user(_CHOSEN).model_dump(), "id": _DECOMPOSED})
+    return {
+        "users": [user if constructed == "user" else make_user(_CHOSEN)],
+        "course": (
+            Course.model_construct(id=_DECOMPOSED, name="Cours", access_period=30)
+            if constructed == "course"
+            else _CHOSEN_COURSE
+        ),
+        "tenant": (
+            Tenant.model_construct(id=unicodedata.normalize("NFD", "té"), name="T")
+            if constructed == "tenant"
+            else _ACCENTED_TENANT
+        ),
+    }
+
+
+@pytest.mark.parametrize("constructed", ["course", "tenant", "user"])
+def test_enroll_many_uses_the_models_as_validated(
+    persistence: BasePersistence, constructed: str
+) -> None:
+    """Regression: enroll_many() validated such a course and tenant again but used them as
+    given, and used a user's id before enroll() validated the user: ids in NFD derived
+    other enrollment ids (a re-run with the validated models enrolled the user a second
+    time, on a second seat), and a course id in NFD matched none of its seats (NO_SEAT)."""
+    seed_order(persistence, "order-1")
+    add_vacancies(
+        org_id="té",
+        order_id="order-1",
+        course=_CHOSEN_COURSE,
+        quantity=2,
+        persistence_layer=persistence,
+        now=NOW,
+    )
+    call = functools.partial(
+        enroll_many, order_id="order-1", persistence_layer=persistence, now=NOW
+    )
+    expected_id = bulk_enrollment_id("té", "order-1", _CHOSEN, _CHOSEN)
+
+    [result] = call(**_enroll_many_arguments(constructed))
+    assert result == BulkResult(_CHOSEN, BulkOutcome.ENROLLED, expected_id)
+    root = persistence.get_item(KeyPair(expected_id, "0"))
+    assert root is not None
+    assert (root["user"]["id"], root["course"]["id"], root["metadata__tenant_id"]) == (
+        _CHOSEN,
+        _CHOSEN,
+        "té",
+    )
+    written = snapshot(persistence)
+    [again] = call(users=[make_user(_CHOSEN)], course=_CHOSEN_COURSE, tenant=_ACCENTED_TENANT)
+    assert again == BulkResult(_CHOSEN, BulkOutcome.ALREADY_ENROLLED, expected_id)
+    assert snapshot(persistence) == written
+    assert len(seat_census(persistence, "order-1").available) == 1
+
+
+def test_enroll_many_counts_a_user_listed_in_both_spellings_once(
+    persistence: BasePersistence,
+) -> None:
+    """A user listed in NFD (a model that skipped validation) and in NFC is one user: one
+    enrollment, one seat. A listed user that is not valid is INVALID, without a seat."""
+    seed_order(persistence, "order-1")
+    add_vacancies(
+        org_id=TENANT.id,
+        order_id="order-1",
+        course=COURSE,
+        quantity=3,
+        persistence_layer=persistence,
+        now=NOW,
+    )
+    decomposed = make_user(_CHOSEN).model_copy(update={"id": _DECOMPOSED})
+    invalid = User.model_construct(id="u#1", name="U", email="u@example.com")
+
+    results = enroll_many(
+        [decomposed, make_user(_CHOSEN), invalid],
+        course=COURSE,
+        tenant=TENANT,
+        order_id="order-1",
+        persistence_layer=persistence,
+        now=NOW,
+    )
+
+    assert [(r.user_id, r.outcome) for r in results] == [
+        (_CHOSEN, BulkOutcome.ENROLLED),
+        (_CHOSEN, BulkOutcome.ALREADY_ENROLLED),
+        ("u#1", BulkOutcome.INVALID),
+    ]
+    assert results[1].enrollment_id == results[0].enrollment_id
+    assert results[2].enrollment_id is None and "must not contain '#'" in str(results[2].detail)
+    assert len(seat_census(persistence, "order-1").available) == 2
+
+
+def _enrolled_twice(persistence: BasePersistence) -> None:
+    """Enrollments "enr-a" and "enr-b", alike: one for the call given a model that skipped
+    validation, one for the same call given the validated model."""
+    for enrollment_id in ("enr-a", "enr-b"):
+        enroll(
+            Enrollment(id=enrollment_id, user=make_user(enrollment_id), course=COURSE),
+            tenant=TENANT,
+            persistence_layer=persistence,
+            cancel_policy=CancelPolicy(),
+            now=NOW,
+        )
+
+
+def _written_alike(persistence: BasePersistence, sk: str, ignored: set[str]) -> dict[str, Any]:
+    """The ``sk`` items of "enr-a" and "enr-b" are the same but for their keys and
+    ``ignored``: that of enr-a."""
+    a, b = (persistence.get_item(KeyPair(pk, sk)) for pk in ("enr-a", "enr-b"))
+    assert a is not None and b is not None
+    assert {k: v for k, v in a.items() if k not in {"id", *ignored}} == {
+        k: v for k, v in b.items() if k not in {"id", *ignored}
+    }
+    return a
+
+
+@pytest.mark.parametrize(
+    ("given", "validated"),
+    [
+        (
+            {"author": Author.model_construct(id=_DECOMPOSED, name="Admin")},
+            {"author": Author(id=_CHOSEN, name="Admin")},
+        ),
+        (
+            {"author": AUTHOR.model_copy(update={"id": _DECOMPOSED})},
+            {"author": Author(id=_CHOSEN, name="Admin")},
+        ),
+        # A reason of bytes, which validation turns into text.
+        (
+            {"author": AUTHOR, "override": AdminOverride.model_construct(reason=b"audit")},  # type: ignore[arg-type]
+            {"author": AUTHOR, "override": AdminOverride(reason="audit")},
+        ),
+    ],
+    ids=["constructed-author", "copied-author", "constructed-override"],
+)
+def test_cancel_records_the_author_and_override_as_validated(
+    persistence: BasePersistence, given: dict[str, Any], validated: dict[str, Any]
+) -> None:
+    """Regression: cancel() validated such an author or override again but recorded it as
+    given: an author id in NFD was stored in NFD (the audit trail named another spelling
+    of the administrator), and a reason of the wrong type made pydantic warn as it wrote
+    the record (``PydanticSerializationUnexpectedValue``)."""
+    _enrolled_twice(persistence)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        cancel("enr-a", **given, persistence_layer=persistence, now=NOW)
+    assert [str(warning.message) for warning in warned] == []
+    cancel("enr-b", **validated, persistence_layer=persistence, now=NOW)
+    record = _written_alike(persistence, "canceled_date", {"request_token"})
+    assert record["author"] == validated["author"].model_dump()
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda expires: Certificate.model_construct(expires_at=expires.isoformat()),
+        lambda expires: Certificate().model_copy(update={"expires_at": expires.isoformat()}),
+    ],
+    ids=["constructed", "copied"],
+)
+def test_complete_writes_the_certificate_as_validated(
+    persistence: BasePersistence, build: Callable[[datetime], Certificate]
+) -> None:
+    """Regression: complete() validated such a certificate again but used it as given: an
+    expiry as ISO text, which validation turns into a datetime, was refused as not a
+    datetime (where ``Certificate(expires_at=text)`` is accepted)."""
+    _enrolled_twice(persistence)
+    expires = (NOW + timedelta(days=400)).astimezone(timezone(timedelta(hours=2)))
+    at = NOW + timedelta(days=1)
+    given = complete("enr-a", persistence_layer=persistence, certificate=build(expires), now=at)
+    validated = complete(
+        "enr-b", persistence_layer=persistence, certificate=Certificate(expires_at=expires), now=at
+    )
+    assert given.archive_at == validated.archive_at == expires
+    certificate = _written_alike(persistence, "certificate", set())
+    assert certificate["expires_at"] == expires.astimezone(timezone.utc).isoformat()
+    assert schedule(persistence, "enr-a") == schedule(persistence, "enr-b")
+    assert LifecycleEvent.COURSE_ARCHIVED in schedule(persistence, "enr-a")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda store: enroll_many(
+            [make_user("user-2")],
+            course=Course.model_construct(id="c#1", name="C", access_period=30),
+            tenant=TENANT,
+            order_id="order-1",
+            persistence_layer=store,
+            now=NOW,
+        ),
+        lambda store: enroll_many(
+            [make_user("user-2")],
+            course=COURSE,
+            tenant=TENANT.model_copy(update={"id": "t#1"}),
+            order_id="order-1",
+            persistence_layer=store,
+            now=NOW,
+        ),
+        lambda store: add_vacancies(
+            org_id=TENANT.id,
+            order_id="order-1",
+            course=COURSE.model_copy(update={"access_period": 0}),
+            quantity=1,
+            persistence_layer=store,
+            now=NOW,
+        ),
+        lambda store: cancel(
+            "existing",
+            author=AUTHOR,
+            override=AdminOverride.model_construct(reason=" "),
+            persistence_layer=store,
+            now=NOW,
+        ),
+        lambda store: complete(
+            "existing",
+            persistence_layer=store,
+            certificate=Certificate.model_construct(expires_at="not a date"),  # type: ignore[arg-type]
+            now=NOW,
+        ),
+    ],
+    ids=[
+        "enroll_many-course",
+        "enroll_many-tenant",
+        "add_vacancies-course",
+        "cancel-override",
+        "complete-certificate",
+    ],
+)
+def test_an_argument_model_invalid_after_skipping_validation_is_refused(
+    store: BasePersistence, call: Callable[[BasePersistence], object]
+) -> None:
+    """The other operations refuse, before writing anything, a model argument that skipped
+    validation and is not valid (enroll() and cancel()'s author: above)."""
+    refused(store, lambda: call(store))
 
 
 # -- the transaction builder refuses what DynamoDB would ------------------------------------------

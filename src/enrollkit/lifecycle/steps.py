@@ -297,7 +297,7 @@ def complete(
         tenant_id = require_identifier("tenant_id", tenant_id)
     expires_at = None
     if certificate is not None:
-        require_instance("certificate", certificate, Certificate)
+        certificate = require_instance("certificate", certificate, Certificate)
         if certificate.expires_at is not None:
             expires_at = require_aware(certificate.expires_at)
             if expires_at <= now:

@@ -31,8 +31,10 @@ def require_instance(name: str, value: Any, kind: type[T]) -> T:
         raise InvalidInput(f"{name} must be a {kind.__name__}, not {type(value).__name__}")
     model: object = value
     if isinstance(model, BaseModel) and not was_validated(model):
+        # The dump only feeds validation: pydantic's warnings about values of the wrong
+        # type (those validation converts or refuses) would be noise to the caller.
         try:
-            return cast(T, type(model).model_validate(model.model_dump()))
+            return cast(T, type(model).model_validate(model.model_dump(warnings=False)))
         except ValidationError as error:
             raise invalid_input(name, error) from None
     return value

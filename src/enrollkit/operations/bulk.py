@@ -132,8 +132,8 @@ def enroll_many(
     order is another organization's), ``InvalidInput``.
     """
     now = require_aware(now)
-    require_instance("course", course, Course)
-    require_instance("tenant", tenant, Tenant)
+    course = require_instance("course", course, Course)
+    tenant = require_instance("tenant", tenant, Tenant)
     order_id = require_identifier("order_id", order_id)
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidInput("concurrency must be a positive int")
@@ -241,9 +241,19 @@ def enroll_many(
 
 
 def _parse_user(candidate: User | Mapping[str, Any]) -> User | BulkResult:
-    """A valid user, or the ``INVALID`` result of this entry."""
+    """A valid user, as validated, or the ``INVALID`` result of this entry."""
     if isinstance(candidate, User):
-        return candidate  # enroll() validates it again
+        # Its id derives the enrollment id and matches the listings: one that skipped
+        # validation is validated again here, so an id in NFD derives the NFC one's.
+        try:
+            return require_instance("user", candidate, User)
+        except InvalidInput as error:
+            user_id = getattr(candidate, "id", None)
+            return BulkResult(
+                str(user_id) if user_id is not None else None,
+                BulkOutcome.INVALID,
+                detail=str(error),
+            )
     try:
         return User.model_validate(candidate)
     except ValidationError as error:

@@ -100,13 +100,13 @@ def cancel(
     """
     now = require_aware(now)
     enrollment_id = require_enrollment_id(enrollment_id)
-    require_instance("author", author, Author)
+    author = require_instance("author", author, Author)
     if tenant_id is not None:
         tenant_id = require_identifier("tenant_id", tenant_id)
     if idempotency_key is not None:
         idempotency_key = require_identifier("idempotency_key", idempotency_key)
     if override is not None:
-        require_instance("override", override, AdminOverride)
+        override = require_instance("override", override, AdminOverride)
 
     items = EnrollmentItems.of(enrollment_id, persistence_layer.query(enrollment_id))
     root = items.root

@@ -63,7 +63,7 @@ def add_vacancies(
     now = require_aware(now)
     org_id = require_identifier("org_id", org_id)
     order_id = require_identifier("order_id", order_id)
-    require_instance("course", course, Course)
+    course = require_instance("course", course, Course)
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         raise InvalidInput("quantity must be an int")
     if not 1 <= quantity <= MAX_SEATS_PER_CALL:
