@@ -309,3 +309,32 @@ def test_the_layouts_kept_conditions_are_walked_once() -> None:
         order.order_usable_by("org"),
     ):
         assert id(condition) in condition_shape._WALKED_ONCE
+
+
+# -- the operations' own __init__ ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        Put("t", {"id": "a", "sk": "0"}, Attr("sk").not_exists(), KeyError),
+        Update("t", key("a"), {"v": 1}, ("w",), Attr("sk").exists(), KeyError),
+        Delete("t", key("a"), Attr("sk").exists(), KeyError),
+        ConditionCheck("t", key("a"), Attr("sk").exists(), KeyError),
+    ],
+    ids=lambda operation: type(operation).__name__,
+)
+def test_operations_stay_frozen_dataclasses_of_their_fields(operation: Operation) -> None:
+    """Their __init__ writes the fields in one update; the rest is the dataclass's."""
+    names = [field.name for field in dataclasses.fields(operation)]
+    assert list(vars(operation)) == names  # (the walk, once made, comes after them)
+    assert type(operation)(**{name: getattr(operation, name) for name in names}) == operation
+    assert dataclasses.replace(operation, table_name="u").table_name == "u"
+    assert repr(operation).startswith(f"{type(operation).__name__}(table_name='t', ")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        operation.table_name = "u"  # type: ignore[misc]
+
+
+def test_an_update_without_assignments_gets_its_own_empty_ones() -> None:
+    first, second = Update("t", key("a"), remove=("v",)), Update("t", key("b"), remove=("v",))
+    assert first.set == {} and first.set is not second.set

@@ -397,12 +397,15 @@ class InMemoryPersistence(BasePersistence):
             kept_payloads.append(kept)
         # DynamoDB's request validation, in its order: every table first, then the index
         # key values of each operation.
-        tables = [
-            table if table is not None else self._rows(operation.table_name)
-            for table, operation in zip(found, operations, strict=True)
-        ]
+        if None in found:
+            for table, operation in zip(found, operations, strict=True):
+                if table is None:
+                    self._rows(operation.table_name)  # raises: the table does not exist
+        tables = cast(list[_Table], found)
+        # (Most payloads hold no index key attribute: those without a call.)
         mismatches = [
-            table.check_index_keys(payload) for table, payload in zip(tables, payloads, strict=True)
+            not table.index_keys.isdisjoint(payload) and table.check_index_keys(payload)
+            for table, payload in zip(tables, payloads, strict=True)
         ]
         return _PreparedTransaction(
             tables,
