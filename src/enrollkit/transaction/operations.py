@@ -171,7 +171,10 @@ class BuiltOperations(tuple[Operation, ...]):
     the operation was added, which nothing outside the builder and the backend holds (the
     builder's ``operations`` gives copies). ``plain[i]`` tells whether operation ``i``'s
     values are all plain (``limits.sized_snapshot``: read back exactly as written), so a
-    backend that keeps values as they read back may keep that snapshot as it is."""
+    backend that keeps values as they read back may keep that snapshot as it is.
+
+    Made by the builder only, after its checks (keys, sizes, names): a backend trusts what
+    it says. Operations built by hand go to a backend as any other sequence."""
 
     plain: tuple[bool, ...]
 
