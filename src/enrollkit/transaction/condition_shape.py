@@ -2,11 +2,14 @@
 
 An operation's condition is walked node by node (each ``get_expression()``) once, when the
 builder adds the operation, and the result is kept with the operation (its
-``condition_shape``). It serves:
+``condition_shape``); a condition the layout builds once and keeps is walked once for all
+its operations (``walked_once``). It serves:
 
 - the builder, which refuses before sending what DynamoDB refuses to parse (``refusal``);
-- the embedded backend, whose ClientRequestToken memory compares a replay by the
-  ``structure`` and ``values`` (plain tuples, which the garbage collector stops tracking);
+- the embedded backend, which evaluates the condition by its ``structure`` (compiled once
+  per structure, in ``persistence/conditions.py``) and ``values``, and whose
+  ClientRequestToken memory compares a replay by them (plain tuples, which the garbage
+  collector stops tracking);
 - the DynamoDB backend, which builds a ConditionExpression once per ``structure`` and puts
   each condition's ``values`` behind its placeholders.
 
