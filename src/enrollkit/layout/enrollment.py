@@ -341,7 +341,7 @@ def canceled_date_item(
     enrollment_id: str, author: Author, now: datetime, record: CancelRecord
 ) -> dict[str, Any]:
     item: dict[str, Any] = {
-        **canceled_date_key(enrollment_id).as_key(),
+        **key_attributes(enrollment_id, CANCELED_DATE_SK),  # canceled_date_key's, no KeyPair
         "author": author.model_dump(mode="json"),
         CREATE_DATE: iso(now),
         REQUEST_TOKEN: record.request_token,
