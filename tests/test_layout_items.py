@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from enrollkit import (
+    AdminOverride,
     Author,
     CancelPolicy,
     Certificate,
@@ -379,4 +380,258 @@ def test_cancel_and_the_lifecycle_steps(handed: Handed) -> None:
                 ("course_archived", 365, "2037-03-02"),
             )
         ],
+    ]
+
+
+def handed_calls(calls: Handed) -> list[tuple[str, dict[str, Any]]]:
+    """Each call with its arguments: items and assignments typed, exception classes named
+    (keys and conditions compare as they are)."""
+    return [
+        (
+            method,
+            {
+                name: typed(value)
+                if name in ("item", "set")
+                else value.__name__
+                if name == "exc_cls"
+                else value
+                for name, value in arguments.items()
+            },
+        )
+        for method, arguments in calls
+    ]
+
+
+def every_event_delete(enrollment_id: str, expiry_due_after: int) -> list[Any]:
+    """cancel()'s delete of each event's item, in sort key order; only the expiry's is
+    conditioned (absent, or not due by then)."""
+    deletes = []
+    for event in sorted(
+        (
+            "access_period_reminder_30_days",
+            "cert_expiration_reminder_30_days",
+            "course_archived",
+            "course_expired",
+            "no_activity_7_days",
+            "reminder_no_access_3_days",
+        )
+    ):
+        condition = None
+        if event == "course_expired":
+            condition = attr("sk").not_exists() | attr("ttl").gt(expiry_due_after)
+        deletes.append(
+            (
+                "delete",
+                {
+                    "key": KeyPair(enrollment_id, f"schedules#{event}"),
+                    "cond": condition,
+                    "exc_cls": "CancelNotAllowed",
+                },
+            )
+        )
+    return deletes
+
+
+def test_cancel_with_a_seat_a_lock_and_an_idempotency_key(handed: Handed) -> None:
+    store = InMemoryPersistence()
+    (taken,) = seed_seats(store, NOW)
+    enroll(
+        enrollment(4),
+        tenant=TENANT,
+        persistence_layer=store,
+        vacancy=taken,
+        deduplication_window=DeduplicationWindow(offset_days=10),
+        cancel_policy=CancelPolicy(days=7),
+        now=NOW,
+    )
+    handed.clear()
+
+    admin = Author(id="admin-1", name="Admin One")
+    result = cancel(
+        "enr-4", author=admin, persistence_layer=store, idempotency_key="key-1", now=NOW + DAY
+    )
+    later, later_ttl = "2036-03-03T12:30:15.123456+00:00", NOW_TTL + 86400
+    new_seat = result.returned_seat
+    assert new_seat is not None
+    token = handed[0][1]["item"]["request_token"]
+    exists, absent = attr("sk").exists(), attr("sk").not_exists()
+    assert handed_calls(handed) == [
+        (
+            "put",
+            {
+                "item": typed(
+                    {
+                        "id": "enr-4",
+                        "sk": "canceled_date",
+                        "author": {"id": "admin-1", "name": "Admin One"},
+                        "create_date": later,
+                        "request_token": token,
+                        "idempotency_key": "key-1",
+                        "returned_seat": {
+                            "org_id": "tenant-1",
+                            "order_id": "order-1",
+                            "slot_id": new_seat.slot_id,
+                        },
+                    }
+                ),
+                "cond": absent,
+                "exc_cls": "_AlreadyCanceled",
+            },
+        ),
+        (
+            "update",
+            {
+                "key": KeyPair("enr-4", "0"),
+                "set": typed(
+                    {
+                        "status": "CANCELED",
+                        "update_date": later,
+                        "index__status": "tenant-1#CANCELED",
+                        "index__user_status": "tenant-1#user-4#CANCELED",
+                        "index__course_status": "tenant-1#course-1#CANCELED",
+                    }
+                ),
+                "cond": attr("status").is_in(["IN_PROGRESS", "PENDING"])
+                & attr("metadata__tenant_id").eq("tenant-1"),
+                "exc_cls": "CancelNotAllowed",
+            },
+        ),
+        (
+            "delete",
+            {
+                "key": KeyPair("enr-4", "cancel_policy"),
+                "cond": exists & (attr("ttl").not_exists() | attr("ttl").gt(later_ttl)),
+                "exc_cls": "CancelNotAllowed",
+            },
+        ),
+        *every_event_delete("enr-4", later_ttl),
+        ("delete", {"key": KeyPair("enr-4", "metadata#lock")}),
+        (
+            "delete",
+            {
+                "key": KeyPair("lock", lock_hash("user-4", "course-1")),
+                "cond": attr("enrollment_id").not_exists() | attr("enrollment_id").eq("enr-4"),
+                "exc_cls": "_LockTakenOver",
+            },
+        ),
+        (
+            "delete",
+            {
+                "key": KeyPair("enr-4", "parent_vacancy"),
+                "cond": exists,
+                "exc_cls": "CancelNotAllowed",
+            },
+        ),
+        (
+            "condition",
+            {
+                "key": KeyPair("order-1", "0"),
+                "cond": exists,
+                "exc_cls": "OrderNotFound",
+                "table_name": "orders",
+            },
+        ),
+        (
+            "put",
+            {
+                "item": typed(
+                    {
+                        "id": "vacancies#tenant-1",
+                        "sk": f"order-1#{new_seat.slot_id}",
+                        "course": {
+                            "id": "course-1",
+                            "name": "Course course-1",
+                            "access_period": 90,
+                        },
+                        "create_date": later,
+                    }
+                ),
+                "cond": absent,
+            },
+        ),
+        (
+            "update",
+            {
+                "key": KeyPair("order-1", f"generated_items#{taken.slot_id}"),
+                "set": typed({"status": "ROLLBACK", "update_date": later}),
+                "cond": exists,
+                "table_name": "orders",
+            },
+        ),
+        (
+            "put",
+            {
+                "item": typed(
+                    {
+                        "id": "order-1",
+                        "sk": f"generated_items#{new_seat.slot_id}",
+                        "status": "AVAILABLE",
+                        "org_id": "tenant-1",
+                        "course_id": "course-1",
+                        "create_date": later,
+                        "update_date": later,
+                    }
+                ),
+                "cond": absent,
+                "table_name": "orders",
+            },
+        ),
+    ]
+
+
+def test_cancel_overriding_the_policy(handed: Handed) -> None:
+    store = InMemoryPersistence()
+    enroll(
+        enrollment(5),
+        tenant=TENANT,
+        persistence_layer=store,
+        cancel_policy=CancelPolicy(days=7),
+        now=NOW,
+    )
+    handed.clear()
+
+    admin = Author(id="admin-1", name="Admin One")
+    override = AdminOverride(reason="refund approved")
+    cancel("enr-5", author=admin, persistence_layer=store, override=override, now=NOW + 8 * DAY)
+    late, late_ttl = "2036-03-10T12:30:15.123456+00:00", NOW_TTL + 8 * 86400
+    token = handed[0][1]["item"]["request_token"]
+    assert handed_calls(handed) == [
+        (
+            "put",
+            {
+                "item": typed(
+                    {
+                        "id": "enr-5",
+                        "sk": "canceled_date",
+                        "author": {"id": "admin-1", "name": "Admin One"},
+                        "create_date": late,
+                        "request_token": token,
+                        "admin_override": {"reason": "refund approved"},
+                    }
+                ),
+                "cond": attr("sk").not_exists(),
+                "exc_cls": "_AlreadyCanceled",
+            },
+        ),
+        (
+            "update",
+            {
+                "key": KeyPair("enr-5", "0"),
+                "set": typed(
+                    {
+                        "status": "CANCELED",
+                        "update_date": late,
+                        "index__status": "tenant-1#CANCELED",
+                        "index__user_status": "tenant-1#user-5#CANCELED",
+                        "index__course_status": "tenant-1#course-1#CANCELED",
+                    }
+                ),
+                "cond": attr("status").is_in(["IN_PROGRESS", "PENDING"])
+                & attr("metadata__tenant_id").eq("tenant-1"),
+                "exc_cls": "CancelNotAllowed",
+            },
+        ),
+        # The policy's window has passed: its item is removed unconditionally.
+        ("delete", {"key": KeyPair("enr-5", "cancel_policy")}),
+        *every_event_delete("enr-5", late_ttl),
     ]

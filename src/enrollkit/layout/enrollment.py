@@ -341,7 +341,7 @@ def canceled_date_item(
     enrollment_id: str, author: Author, now: datetime, record: CancelRecord
 ) -> dict[str, Any]:
     item: dict[str, Any] = {
-        **canceled_date_key(enrollment_id).as_key(),
+        **key_attributes(enrollment_id, CANCELED_DATE_SK),  # canceled_date_key's, no KeyPair
         "author": author.model_dump(mode="json"),
         CREATE_DATE: iso(now),
         REQUEST_TOKEN: record.request_token,
@@ -422,7 +422,15 @@ def status_in(statuses: Collection[EnrollmentStatus]) -> ConditionBase:
 
 def status_in_for(statuses: Collection[EnrollmentStatus], tenant_id: Any) -> ConditionBase:
     """One of ``statuses``, and still the tenant's."""
+    if type(tenant_id) is str:  # (a stored tenant id of another type: built for this call)
+        return _status_in_for(frozenset(statuses), tenant_id)
     return status_in(statuses) & attr(TENANT_ID).eq(tenant_id)
+
+
+@functools.lru_cache(maxsize=256)
+def _status_in_for(statuses: frozenset[EnrollmentStatus], tenant_id: str) -> ConditionBase:
+    # Kept per (statuses, tenant): each cancel and step of a tenant's enrollments uses one.
+    return kept_condition(status_in(statuses) & attr(TENANT_ID).eq(tenant_id))
 
 
 def status_not(status: EnrollmentStatus) -> ConditionBase:

@@ -5,6 +5,7 @@ which is how the stream consumer finds it (whichever claims it first delivers it
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from enrollkit.layout.table import (
     TTL_ATTRIBUTE,
     attr,
     item_exists,
+    kept_condition,
     key,
     key_attributes,
     read_instant,
@@ -175,7 +177,13 @@ def still_due_at(due_ttl: int) -> ConditionBase:
 
 def not_due_by(now: datetime) -> ConditionBase:
     """Absent, or due strictly after ``now``: removing it loses no event that happened."""
-    return attr(SORT_KEY).not_exists() | attr(TTL_ATTRIBUTE).gt(ttl(now))
+    return _not_due_by_at(ttl(now))
+
+
+@functools.lru_cache(maxsize=64)
+def _not_due_by_at(cutoff: int) -> ConditionBase:
+    # Kept per second (see table.kept_condition): the cancels of one second share it.
+    return kept_condition(attr(SORT_KEY).not_exists() | attr(TTL_ATTRIBUTE).gt(cutoff))
 
 
 def due_before(instant: datetime) -> ConditionBase:

@@ -82,7 +82,7 @@ def require_seat_keys_fit(org_id: str, order_id: str) -> None:
 
 def seat_item(vacancy: Vacancy, course: Course, now: datetime) -> dict[str, Any]:
     return {
-        **seat_key(vacancy).as_key(),
+        **seat_key_attributes(vacancy),  # seat_key's, without a KeyPair
         COURSE: course.model_dump(mode="json"),
         CREATE_DATE: iso(now),
     }
@@ -166,7 +166,7 @@ def record_holder(item: Mapping[str, Any]) -> str | None:
 def available_record(vacancy: Vacancy, *, course_id: str, now: datetime) -> dict[str, Any]:
     """The order's AVAILABLE record of a new seat."""
     return {
-        **record_key(vacancy.order_id, vacancy.slot_id).as_key(),
+        **key_attributes(*_record_key_parts(vacancy.order_id, vacancy.slot_id)),  # record_key's
         STATUS: SeatStatus.AVAILABLE.value,
         RECORD_ORG: vacancy.org_id,
         RECORD_COURSE: course_id,

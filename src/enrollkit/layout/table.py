@@ -100,8 +100,15 @@ def _absent_or_expired_at(cutoff: int) -> ConditionBase:
 
 def present_and_live(now: datetime) -> ConditionBase:
     """The item exists and has no ttl, or one still ahead of ``now``."""
-    return attr(SORT_KEY).exists() & (
-        attr(TTL_ATTRIBUTE).not_exists() | attr(TTL_ATTRIBUTE).gt(ttl(now))
+    return _present_and_live_at(ttl(now))
+
+
+@functools.lru_cache(maxsize=64)
+def _present_and_live_at(cutoff: int) -> ConditionBase:
+    # Kept per second, as absent_or_expired is: the cancels of one second share it.
+    return kept_condition(
+        attr(SORT_KEY).exists()
+        & (attr(TTL_ATTRIBUTE).not_exists() | attr(TTL_ATTRIBUTE).gt(cutoff))
     )
 
 
