@@ -1,5 +1,6 @@
 """The embedded backend's index answers as a plain filter-and-sort would, whether its
-partition is a small sorted list or a large SortedList (backend-specific: its storage)."""
+partition is a small sorted list or a large SortedList, with the entries added since it
+was last read held back or not (backend-specific: its storage)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,15 @@ RANGES = st.one_of(
 )
 
 
+def use_layout(monkeypatch: pytest.MonkeyPatch, layout: str) -> None:
+    """A partition's storage: a sorted list, or a SortedList from its first entry, which
+    holds back the entries added since it was last read until 3 (or any number) of them."""
+    large = layout != "list"
+    monkeypatch.setattr(embedded_index, "_LARGE_PARTITION", 0 if large else 10_000)
+    held_back = {"sorted-list": 1, "sorted-list-holding-back-3": 3}.get(layout, 10_000)
+    monkeypatch.setattr(embedded_index, "_HELD_BACK", held_back)
+
+
 def _pk(number: int) -> str:
     """A table key, some with U+0000 inside, at the start or at the end (an entry escapes
     it: the order must still be the keys' own)."""
@@ -43,7 +53,9 @@ def expected(
     return kept[::-1] if descending else kept
 
 
-@pytest.mark.parametrize("large", [False, True], ids=["list", "sorted-list"])
+@pytest.mark.parametrize(
+    "layout", ["list", "sorted-list", "sorted-list-holding-back-3", "sorted-list-holding-back-all"]
+)
 # The monkeypatched threshold is the same for every example.
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -57,14 +69,14 @@ def expected(
 )
 def test_queries_match_a_plain_filter_and_sort(
     monkeypatch: pytest.MonkeyPatch,
-    large: bool,
+    layout: str,
     puts: list[tuple[int, str]],
     removals: list[int],
     sort_range: SortKeyRange | None,
     descending: bool,
     limit: int | None,
 ) -> None:
-    monkeypatch.setattr(embedded_index, "_LARGE_PARTITION", 0 if large else 10_000)
+    use_layout(monkeypatch, layout)
     index = EmbeddedIndex(SPEC)
     items: dict[str, str] = {}
     for number, rank in puts:
@@ -146,17 +158,19 @@ def test_the_backends_indexes_follow_every_write(writes: list[tuple[str, int, st
 RISING = st.lists(st.tuples(st.integers(-2, 12), st.integers(0, 40), st.booleans()), max_size=60)
 
 
-@pytest.mark.parametrize("large", [False, True], ids=["list", "sorted-list"])
+@pytest.mark.parametrize(
+    "layout", ["list", "sorted-list", "sorted-list-holding-back-3", "sorted-list-holding-back-all"]
+)
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(steps=RISING)
 def test_a_partition_is_sorted_whether_entries_come_last_or_not(
-    monkeypatch: pytest.MonkeyPatch, large: bool, steps: list[tuple[int, int, bool]]
+    monkeypatch: pytest.MonkeyPatch, layout: str, steps: list[tuple[int, int, bool]]
 ) -> None:
     """add() appends an entry that sorts after the last one and inserts any other: the
     partition holds exactly the sorted entries either way."""
-    monkeypatch.setattr(embedded_index, "_LARGE_PARTITION", 0 if large else 10_000)
+    use_layout(monkeypatch, layout)
     index = EmbeddedIndex(SPEC)
     clock = 0
     held: dict[str, str] = {}
@@ -169,7 +183,7 @@ def test_a_partition_is_sorted_whether_entries_come_last_or_not(
             rank = f"{clock:04d}" if step % 7 else f"{clock:04d}#{number}"
             index.add({"id": pk, "sk": "0", "grp": "g", "rank": rank})
             held[pk] = rank
-    entries = [embedded_index.parts_of(entry) for entry in index._partitions.get("g", [])]
+    entries = [embedded_index.parts_of(entry) for entry in index.entries("g")]
     assert entries == sorted((rank, pk, "0") for pk, rank in held.items())
 
 
