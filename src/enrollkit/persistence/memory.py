@@ -402,10 +402,8 @@ class InMemoryPersistence(BasePersistence):
                 if table is None:
                     self._rows(operation.table_name)  # raises: the table does not exist
         tables = cast(list[_Table], found)
-        # (Most payloads hold no index key attribute: those without a call.)
         mismatches = [
-            not table.index_keys.isdisjoint(payload) and table.check_index_keys(payload)
-            for table, payload in zip(tables, payloads, strict=True)
+            table.check_index_keys(payload) for table, payload in zip(tables, payloads, strict=True)
         ]
         return _PreparedTransaction(
             tables,
@@ -539,12 +537,9 @@ def _values_of(
     operation: Operation, owned_plain: bool
 ) -> tuple[dict[str, Any], _RememberedPayload, tuple[str, str], tuple[str, ...]]:
     """An operation's values as the store keeps them, as its token remembers them, its key
-    and the names it removes. ``owned_plain``: its values are the builder's plain snapshot,
-    kept as they are."""
+    and the names it removes. ``owned_plain``: an update's assignments are the builder's
+    plain snapshot, kept as they are (the builder's plain Puts do not come here)."""
     if isinstance(operation, Put):
-        if owned_plain:
-            item = cast(dict[str, Any], operation.item)  # (a snapshot is a dict)
-            return item, item, _with_key(item), ()
         payload, kept = _marshalled(operation.item)
         return payload, kept, _with_key(payload), ()
     if isinstance(operation, (Delete, ConditionCheck)):  # no values
