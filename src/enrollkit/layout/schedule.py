@@ -37,14 +37,19 @@ COURSE = "course"
 
 
 def schedule_key(enrollment_id: str, event: LifecycleEvent) -> KeyPair:
-    return key(enrollment_id, event.value)
+    return key(enrollment_id, event_sort_key(event))
+
+
+def event_sort_key(event: LifecycleEvent) -> str:
+    """The sort key of an event's schedule item (its partition is the enrollment's)."""
+    return event.value
 
 
 def is_schedule(sk: str) -> bool:
     return sk.startswith(PREFIX)
 
 
-_EVENT_SORT_KEYS = frozenset(event.value for event in LifecycleEvent)
+_EVENT_SORT_KEYS = frozenset(event_sort_key(event) for event in LifecycleEvent)
 _SORTED_EVENT_SORT_KEYS = tuple(sorted(_EVENT_SORT_KEYS))
 
 
@@ -115,7 +120,7 @@ def scheduled_items(
     shard = due_index.EnrollmentShard(enrollment_id)
     return [
         {
-            **key_attributes(enrollment_id, event.value),  # schedule_key's, without a KeyPair
+            **key_attributes(enrollment_id, event_sort_key(event)),  # schedule_key's, no KeyPair
             **shared,
             TTL_ATTRIBUTE: ttl(due),
             **shard.index_attributes(due),

@@ -210,7 +210,7 @@ def _send(
             elif items.cancel_policy is not None:
                 transaction.delete(key=enrollment_layout.cancel_policy_key(enrollment_id))
             # Every event's item, read or not: a step may have scheduled one since the read.
-            expiry = LifecycleEvent.COURSE_EXPIRED.value  # (its key's sort key)
+            expiry = schedule.event_sort_key(LifecycleEvent.COURSE_EXPIRED)
             for schedule_key in schedule.every_event_key(enrollment_id, items.by_sk):
                 transaction.delete(
                     key=schedule_key,
