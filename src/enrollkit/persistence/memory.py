@@ -88,13 +88,16 @@ class _Table:
         partition = self._partitions.get(pk)
         return None if partition is None else partition.get(sk)
 
-    def check_index_keys(self, attributes: Mapping[str, Any]) -> bool:
+    def check_index_keys(self, attributes: Mapping[str, Any]) -> bool | None:
         """Refuse, as DynamoDB does, an empty or oversized index key value (the whole
         request), and tell whether one has another type than a string (that operation's
         cancellation reason, decided after the conditions). Stored items hold only string
-        index keys, so an update's assigned ``attributes`` decide it for its whole item."""
+        index keys, so an update's assigned ``attributes`` decide it for its whole item.
+
+        ``None`` (false, like "no mismatch"): ``attributes`` hold no index key attribute,
+        so the item they make, when new, is in no index (:meth:`put` is told so)."""
         if self.index_keys.isdisjoint(attributes):  # (most items: no index key)
-            return False
+            return None
         mismatch = False
         for name in self.index_keys.intersection(attributes):
             value = attributes[name]
@@ -107,15 +110,20 @@ class _Table:
                     index.spec.check_values(attributes)
         return mismatch
 
-    def put(self, item: dict[str, Any]) -> None:
+    def put(self, item: dict[str, Any], *, indexed: bool) -> None:
+        """Store ``item``, in place of the one with its key. ``indexed``: whether ``item``
+        may hold an index key attribute; false when :meth:`check_index_keys` found none in
+        the attributes that made it, so a new item skips looking for its indexes."""
         sk = item[SORT_KEY]
         partition = self._partitions.get(item[PARTITION_KEY])
         if partition is None:
             partition = self._partitions[item[PARTITION_KEY]] = {}
         old = partition.get(sk)
         if old is None:  # a new item: only the indexes keyed by one of its attributes
-            for index in self._indexes_of(item):
-                index.add(item)
+            if indexed:
+                for attribute in self._route_attributes.intersection(item):
+                    for index in self._routes_by_attribute[attribute]:
+                        index.add(item)
         else:
             for attribute, index in self._routes:
                 if attribute in old:
@@ -259,9 +267,10 @@ class InMemoryPersistence(BasePersistence):
         stored = _storable(item)
         with self._lock:
             table = self._rows(table_name)
-            if table.check_index_keys(stored):
+            index_keys = table.check_index_keys(stored)
+            if index_keys:
                 raise TransactionError(f"DynamoDB refused the request: {INDEX_KEY_TYPE_MISMATCH}")
-            table.put(stored)
+            table.put(stored, indexed=index_keys is not None)
 
     def execute_transaction(
         self, operations: Sequence[Operation], *, client_request_token: str
@@ -278,10 +287,10 @@ class InMemoryPersistence(BasePersistence):
                 raise TransactionCanceled(reasons=list(map(_reason, operations, current)))
             # Every write is computed (and sized) before any is applied: all or nothing.
             results = payloads
-            if prepared.updates or any(prepared.mismatches):
+            if prepared.updates or any(prepared.index_keys):
                 if prepared.updates:
                     results = list(map(_result, operations, payloads, current))
-                refusals = list(map(_refusal, operations, results, prepared.mismatches))
+                refusals = list(map(_refusal, operations, results, prepared.index_keys))
                 if any(refusals):
                     raise TransactionCanceled(
                         reasons=[
@@ -291,11 +300,12 @@ class InMemoryPersistence(BasePersistence):
                             for refusal in refusals
                         ]
                     )
-            for operation, table, key, result in zip(
-                operations, tables, keys, results, strict=True
+            for operation, table, key, result, index_keys in zip(
+                operations, tables, keys, results, prepared.index_keys, strict=True
             ):
                 if isinstance(operation, (Put, Update)):
-                    table.put(result)
+                    # (An update's result, when new, holds only its assigned attributes.)
+                    table.put(result, indexed=index_keys is not None)
                 elif isinstance(operation, Delete):
                     table.delete(*key)
                 # A ConditionCheck writes nothing.
@@ -402,14 +412,14 @@ class InMemoryPersistence(BasePersistence):
                 if table is None:
                     self._rows(operation.table_name)  # raises: the table does not exist
         tables = cast(list[_Table], found)
-        mismatches = [
+        index_keys = [
             table.check_index_keys(payload) for table, payload in zip(tables, payloads, strict=True)
         ]
         return _PreparedTransaction(
             tables,
             payloads,
             keys,
-            mismatches,
+            index_keys,
             (tuple(remembered), tuple(kept_payloads)),
             updates,
         )
@@ -419,7 +429,9 @@ class _PreparedTransaction(NamedTuple):
     tables: list[_Table]
     payloads: list[dict[str, Any]]
     keys: list[tuple[str, str]]
-    mismatches: list[bool]
+    # Per operation, what check_index_keys found: a type mismatch (True), none (False), or
+    # no index key attribute at all (None).
+    index_keys: list[bool | None]
     remembered: _Remembered
     updates: bool  # whether an operation is an Update (whose result is computed)
 
@@ -508,7 +520,9 @@ def _canonical(attribute: Mapping[str, Any]) -> Any:
     return kind, content  # S and N as written, BOOL, NULL
 
 
-def _refusal(operation: Operation, result: Mapping[str, Any], index_mismatch: bool) -> str | None:
+def _refusal(
+    operation: Operation, result: Mapping[str, Any], index_mismatch: bool | None
+) -> str | None:
     """Why DynamoDB would cancel a write whose conditions held (its ValidationError
     message): an update growing its item past 400 KB, or an index key attribute of another
     type than its index's. ``None``: no reason."""
