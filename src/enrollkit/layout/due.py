@@ -94,9 +94,14 @@ class EnrollmentShard:
     def index_attributes(self, instant: datetime) -> dict[str, str]:
         """The two attributes that put an item into the index at ``instant`` (whole
         seconds: its microseconds are dropped, as the TTL drops them)."""
+        shard, sort_key = self.index_values(instant)
+        return {SHARD: shard, DUE_AT: sort_key}
+
+    def index_values(self, instant: datetime) -> tuple[str, str]:
+        """The values of :meth:`index_attributes`: partition key, sort key."""
         sort_key = due_at(instant)
         # The UTC day is the sort key's first ten characters (its isoformat()).
-        return {SHARD: sort_key[:10] + self._suffix, DUE_AT: sort_key}
+        return sort_key[:10] + self._suffix, sort_key
 
 
 def index_attributes(enrollment_id: str, instant: datetime) -> dict[str, str]:

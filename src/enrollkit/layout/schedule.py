@@ -18,10 +18,10 @@ from enrollkit.layout.table import (
     SORT_KEY,
     TTL_ATTRIBUTE,
     attr,
+    check_key_bytes,
     item_exists,
     kept_condition,
     key,
-    key_attributes,
     read_instant,
 )
 from enrollkit.models import Enrollment, KeyPair, LifecycleEvent
@@ -116,17 +116,29 @@ def scheduled_items(
     """The items of an enrollment's scheduled events (``schedule``: each event and when it
     is due), each as :func:`scheduled_item` describes it. What they share (whom to remind,
     the creation date, the due-time index shard) is built once: enroll() schedules three."""
-    shared = {**recipient.attributes(), CREATE_DATE: iso(now)}
+    name, email, course = recipient
+    created = iso(now)
     shard = due_index.EnrollmentShard(enrollment_id)
-    return [
-        {
-            **key_attributes(enrollment_id, event_sort_key(event)),  # schedule_key's, no KeyPair
-            **shared,
-            TTL_ATTRIBUTE: ttl(due),
-            **shard.index_attributes(due),
-        }
-        for event, due in schedule.items()
-    ]
+    items = []
+    for event, due in schedule.items():
+        sort_key = event_sort_key(event)
+        check_key_bytes(enrollment_id, sort_key)  # (schedule_key's check, without a KeyPair)
+        due_shard, due_at = shard.index_values(due)
+        # Written out, not merged from parts: enroll() builds three per call.
+        items.append(
+            {
+                PARTITION_KEY: enrollment_id,
+                SORT_KEY: sort_key,
+                NAME: name,
+                EMAIL: email,
+                COURSE: course,
+                CREATE_DATE: created,
+                TTL_ATTRIBUTE: ttl(due),
+                due_index.SHARD: due_shard,
+                due_index.DUE_AT: due_at,
+            }
+        )
+    return items
 
 
 def due_changes(enrollment_id: str, due: datetime) -> dict[str, Any]:

@@ -27,18 +27,18 @@ MAX_SORT_KEY_BYTES = 1024
 
 def key(pk: str, sk: str) -> KeyPair:
     """An item key, its byte lengths checked (see :func:`key_attributes`)."""
-    _check_key_bytes(pk, sk)
+    check_key_bytes(pk, sk)
     return KeyPair(pk, sk)
 
 
 def key_attributes(pk: str, sk: str) -> dict[str, str]:
     """An item's key attributes, their byte lengths checked (item builders use these: a
     whole item needs no KeyPair)."""
-    _check_key_bytes(pk, sk)
+    check_key_bytes(pk, sk)
     return {PARTITION_KEY: pk, SORT_KEY: sk}
 
 
-def _check_key_bytes(pk: str, sk: str) -> None:
+def check_key_bytes(pk: str, sk: str) -> None:
     """Ids are limited in characters, DynamoDB's keys in bytes (a 4-byte character counts
     four), so a key built from valid ids can still be too long. InvalidInput here means
     nothing was written. (A character is at most 4 bytes: a short key needs no encoding to
