@@ -121,13 +121,19 @@ class TransactionBuilder:
         # Taken now, at every depth: what is sized is what is sent, whatever the caller
         # changes in its item before the block ends.
         snapshot, size, plain = sized_snapshot(item)
-        put = Put(self._table(table_name), snapshot, cond, self._exc(exc_cls))
         if size > MAX_ITEM_BYTES:
             raise TransactionError(
                 f"item {pk!r}/{sk!r} is {size:,} bytes; DynamoDB's limit is "
                 f"{MAX_ITEM_BYTES:,} bytes"
             )
-        self._add(put, pk, sk, size, values_plain=plain)
+        # (The defaults without a call: enroll() puts nine items, most with neither.)
+        put = Put(
+            table_name or self._default_table_name,
+            snapshot,
+            cond,
+            TransactionCanceled if exc_cls is None else self._exc(exc_cls),
+        )
+        self._add(put, pk, sk, size, plain)
 
     def update(
         self,
@@ -156,7 +162,7 @@ class TransactionBuilder:
             key.pk,
             key.sk,
             size,
-            values_plain=plain,
+            plain,
         )
 
     def delete(
@@ -315,12 +321,13 @@ class TransactionBuilder:
     # -- checks --------------------------------------------------------------
 
     def _add(
-        self, operation: Operation, pk: str, sk: str, size: int, *, values_plain: bool = True
+        self, operation: Operation, pk: str, sk: str, size: int, values_plain: bool = True
     ) -> None:
         """Record ``operation`` on item ``pk``/``sk``; ``size`` is what it adds to the
         request (its item, or its key and assignments), checked by the caller;
         ``values_plain``: its values (none for a delete or a check) are plain."""
-        self._ensure_open()
+        if self._closed:
+            self._ensure_open()  # raises
         if operation.cond is not None:
             operation.condition_shape.check()  # (walked once: the backend reuses the walk)
         target = (operation.table_name, pk, sk)
