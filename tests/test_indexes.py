@@ -266,3 +266,24 @@ def test_create_tables_adds_an_index_an_existing_table_lacks(
         assert ids(after, "g") == ["old"]
     finally:
         drop_tables(before)
+
+
+@pytest.mark.parametrize("table_first", [True, False], ids=["table-first", "index-key-first"])
+def test_a_request_is_refused_for_its_first_bad_operation(
+    store: BasePersistence, table_first: bool
+) -> None:
+    """DynamoDB validates a transaction operation by operation (DynamoDB Local: each
+    operation's table, then its index key values), so of a missing table and an empty
+    index key value, the one in the earlier operation is the refusal."""
+    operations = [
+        {"item": {"id": "side", "sk": "0"}, "table_name": "no-such-table"},
+        {"item": {"id": "bad", "sk": "0", **BAD_VALUES["empty"]}},
+    ]
+    expected: tuple[type[Exception], str] = (PersistenceError, "does not exist")
+    if not table_first:
+        operations.reverse()
+        expected = (TransactionError, "empty")
+    with pytest.raises(expected[0], match=expected[1]), store.transact_writer() as tx:
+        for operation in operations:
+            tx.put(**operation)  # type: ignore[arg-type]
+    assert store.get_item(KeyPair(pk="bad", sk="0")) is None

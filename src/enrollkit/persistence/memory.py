@@ -353,7 +353,7 @@ class InMemoryPersistence(BasePersistence):
         try:
             return self._tables[name]
         except KeyError:
-            raise PersistenceError(f"table {name!r} does not exist") from None
+            raise _table_missing(name) from None
 
     def _already_applied(self, request: _Remembered, token: str) -> bool:
         """Whether ``token``'s transaction is applied already: ``request`` (in the form a
@@ -372,9 +372,10 @@ class InMemoryPersistence(BasePersistence):
         """Each operation's values as DynamoDB would store them, its table and key, whether
         an index key attribute has another type than a string, and the form its token
         remembers it by: one pass, with the checks of DynamoDB's request validation."""
-        found: list[_Table | None] = []
+        tables: list[_Table] = []
         payloads: list[dict[str, Any]] = []
         keys: list[tuple[str, str]] = []
+        index_keys: list[bool | None] = []
         remembered: list[Any] = []  # _FIELDS_PER_OPERATION fields an operation, in a row
         kept_payloads: list[_RememberedPayload] = []
         updates = False
@@ -389,32 +390,28 @@ class InMemoryPersistence(BasePersistence):
             kept: _RememberedPayload
             if owned_plain and type(operation) is Put:  # (most operations: nothing to do)
                 payload = kept = operation.item  # type: ignore[assignment]  # (a dict)
-                key = (payload[PARTITION_KEY], payload[SORT_KEY])
+                pk, sk = payload[PARTITION_KEY], payload[SORT_KEY]
                 removed: tuple[str, ...] = ()
             else:
-                payload, kept, key, removed = _values_of(operation, owned_plain)
+                payload, kept, (pk, sk), removed = _values_of(operation, owned_plain)
                 updates = updates or isinstance(operation, Update)
             table_name = operation.table_name
-            found.append(tables_by_name.get(table_name))
+            kind = type(operation).__name__
+            if operation.cond is None:
+                remembered += (kind, table_name, pk, sk, removed, (), ())
+            else:
+                structure, values = _remembered_condition(operation.condition_shape)
+                remembered += (kind, table_name, pk, sk, removed, structure, values)
+            # DynamoDB's request validation, operation by operation (as DynamoDB Local
+            # answers): its table exists, then its index key values.
+            table = tables_by_name.get(table_name)
+            if table is None:
+                raise _table_missing(table_name)
+            index_keys.append(table.check_index_keys(payload))
+            tables.append(table)
             payloads.append(payload)
-            keys.append(key)
-            structure, values = (
-                _NO_CONDITION
-                if operation.cond is None
-                else _remembered_condition(operation.condition_shape)
-            )
-            remembered += (type(operation).__name__, table_name, *key, removed, structure, values)
+            keys.append((pk, sk))
             kept_payloads.append(kept)
-        # DynamoDB's request validation, in its order: every table first, then the index
-        # key values of each operation.
-        if None in found:
-            for table, operation in zip(found, operations, strict=True):
-                if table is None:
-                    self._rows(operation.table_name)  # raises: the table does not exist
-        tables = cast(list[_Table], found)
-        index_keys = [
-            table.check_index_keys(payload) for table, payload in zip(tables, payloads, strict=True)
-        ]
         return _PreparedTransaction(
             tables,
             payloads,
@@ -451,7 +448,6 @@ class _PreparedTransaction(NamedTuple):
 _RememberedPayload = dict[str, Any] | tuple[Any, ...]
 _Remembered = tuple[tuple[Any, ...], tuple[_RememberedPayload, ...]]
 _FIELDS_PER_OPERATION = 7
-_NO_CONDITION: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
 
 
 def _remembered_condition(shape: ConditionShape) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
@@ -594,6 +590,10 @@ def _result(
     for name in operation.remove:
         item.pop(name, None)
     return item
+
+
+def _table_missing(name: str) -> PersistenceError:
+    return PersistenceError(f"table {name!r} does not exist")
 
 
 def _storable(item: Mapping[str, Any]) -> dict[str, Any]:
