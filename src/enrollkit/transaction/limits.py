@@ -89,15 +89,12 @@ def sized_snapshot(attributes: Mapping[str, Any]) -> tuple[dict[str, Any], int, 
     Plain: every value is of the types a backend reads back exactly as written (``str``,
     ``bool``, ``None``, an ``int`` of at most 38 digits, ``dict`` and ``list`` of those, a
     non-empty ``set`` of ``str``), so the copy is already what a read returns (the embedded
-    backend stores it as it is)."""
-    snapshot = dict(attributes)  # (a C copy: most values are strings, kept as they are)
-    size, plain = _entries_size(snapshot)
-    return snapshot, size, plain
+    backend stores it as it is).
 
-
-def _entries_size(entries: dict[Any, Any]) -> tuple[int, bool]:
-    """The size of a fresh copy's names and values, and whether they are plain; each value
-    that is not a string is replaced, in ``entries``, by its own copy."""
+    (A map value at any depth is copied and sized by this function too.)"""
+    # A C copy: most values are strings, kept as they are; each value that is not a string
+    # is then replaced, in the copy, by its own copy.
+    entries = dict(attributes)
     size = 0
     plain = True
     for name, value in entries.items():
@@ -116,20 +113,19 @@ def _entries_size(entries: dict[Any, Any]) -> tuple[int, bool]:
             plain = plain and value_plain
     if "" in entries:
         _check_name("")
-    return size, plain
+    return entries, size, plain
 
 
 def _sized_copy(value: Any) -> tuple[Any, int, bool]:
     """One value that is not a ``str``: its copy (itself when immutable), its size, and
     whether it is plain."""
     if type(value) is dict:
-        copied: Any = dict(value)
-        size, plain = _entries_size(copied)
+        entries, size, plain = sized_snapshot(value)
         # 3 bytes, plus each entry's name, value and 1 byte.
-        return copied, 3 + len(copied) + size, plain
+        return entries, 3 + len(entries) + size, plain
     if type(value) is set:  # (enrollkit's own items hold sets of strings)
-        copied = set(value)
-        return copied, _set_size(copied), bool(copied) and all(type(m) is str for m in copied)
+        members = set(value)
+        return members, _set_size(members), bool(members) and all(type(m) is str for m in members)
     if type(value) is int:
         return value, _number_size(value), -EXACT_INT_BOUND < value < EXACT_INT_BOUND
     if type(value) is list:
@@ -153,8 +149,8 @@ def _sized_copy_of_other(value: Any) -> tuple[Any, int]:
         return value, _number_size(value)
     copied: Any
     if isinstance(value, Mapping):
-        copied = dict(value)
-        return copied, 3 + len(copied) + _entries_size(copied)[0]
+        copied, size, _ = sized_snapshot(value)
+        return copied, 3 + len(copied) + size
     if isinstance(value, (list, tuple)):
         copied = list(value)
         size = _list_size(copied)[0]
