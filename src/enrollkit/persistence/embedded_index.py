@@ -70,14 +70,21 @@ class EmbeddedIndex:
         # Per SortedList partition, the entries added since it was last read (unsorted).
         self._held_back: dict[str, list[Entry]] = {}
 
-    def add(self, item: Mapping[str, Any]) -> None:
+    def add(self, item: Mapping[str, Any], made: dict[str, Entry] | None = None) -> None:
+        """Add ``item``'s entry, if it is in this index. ``made``: the entries made for
+        ``item`` so far, by sort key attribute; indexes sorted by the same attribute share
+        one entry text (a root item's six listing indexes: one string, not six)."""
         # (spec.keys_of's test, without its call: every enroll adds nine entries)
         partition_attribute, sort_attribute = self._key_attributes
         partition_value, sort_value = item.get(partition_attribute), item.get(sort_attribute)
         if not (isinstance(partition_value, str) and isinstance(sort_value, str)):
             return  # sparse: not in this index
-        # A stored item's table keys are strings already (checked when it was written).
-        entry = entry_of(sort_value, item[PARTITION_KEY], item[SORT_KEY])
+        entry = None if made is None else made.get(sort_attribute)
+        if entry is None:
+            # A stored item's table keys are strings already (checked when it was written).
+            entry = entry_of(sort_value, item[PARTITION_KEY], item[SORT_KEY])
+            if made is not None:
+                made[sort_attribute] = entry
         entries = self._partitions.get(partition_value)
         if entries is None:
             self._partitions[partition_value] = [entry]

@@ -121,9 +121,10 @@ class _Table:
         old = partition.get(sk)
         if old is None:  # a new item: only the indexes keyed by one of its attributes
             if indexed:
+                made: dict[str, str] = {}
                 for attribute in self._route_attributes.intersection(item):
                     for index in self._routes_by_attribute[attribute]:
-                        index.add(item)
+                        index.add(item, made)
         else:
             for attribute, index in self._routes:
                 if attribute in old:
