@@ -157,23 +157,19 @@ def certificate_key(enrollment_id: str) -> KeyPair:
 
 
 def root_item(enrollment: Enrollment, tenant: Tenant, now: datetime) -> dict[str, Any]:
-    return {
-        **stored_fields(enrollment),
-        SORT_KEY: ROOT_SK,
-        CREATE_DATE: iso(now),
-        TENANT_ID: tenant.id,
-        RELATED_IDS: {tenant.id, enrollment.user.id},
-        **listing_attributes(
-            ListingKeys(
-                tenant_id=tenant.id,
-                user_id=enrollment.user.id,
-                course_id=enrollment.course.id,
-                status=enrollment.status,
-            ),
+    item = stored_fields(enrollment)  # (a new dict: the rest is added to it, not merged)
+    item[SORT_KEY] = ROOT_SK
+    item[CREATE_DATE] = iso(now)
+    item[TENANT_ID] = tenant.id
+    item[RELATED_IDS] = {tenant.id, enrollment.user.id}
+    item.update(
+        listing_attributes(
+            ListingKeys(tenant.id, enrollment.user.id, enrollment.course.id, enrollment.status),
             created_at=now,
             enrollment_id=enrollment.id,
-        ),
-    }
+        )
+    )
+    return item
 
 
 def stored_fields(enrollment: Enrollment) -> dict[str, Any]:
@@ -218,17 +214,21 @@ def listing_attributes(
     """Every listing index attribute of a root item (InvalidInput when one would be over
     DynamoDB's index key size, before anything is written)."""
     created = f"{created_order(created_at)}#{enrollment_id}"
-    if len(created.encode()) > MAX_INDEX_SORT_KEY_BYTES:
+    # (A character is at most 4 bytes: a short value needs no encoding to be sure.)
+    if len(created) * 4 > MAX_INDEX_SORT_KEY_BYTES and (
+        len(created.encode()) > MAX_INDEX_SORT_KEY_BYTES
+    ):
         raise InvalidInput(
             f"the enrollment id makes an index sort key over DynamoDB's "
             f"{MAX_INDEX_SORT_KEY_BYTES} bytes: use a shorter id"
         )
-    return {
+    attributes = {
         CREATED: created,
         BY_USER: _index_value(keys.tenant_id, keys.user_id),
         BY_COURSE: _index_value(keys.tenant_id, keys.course_id),
-        **keys.status_attributes(),
     }
+    attributes.update(keys.status_attributes())
+    return attributes
 
 
 _CREATED_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"

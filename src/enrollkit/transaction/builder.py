@@ -97,7 +97,7 @@ class TransactionBuilder:
         self._retry_policy = retry_policy or RetryPolicy()
         self._operations: list[Operation] = []
         self._targets: set[tuple[str, str, str]] = set()
-        self._sizes: list[int] = []  # per operation, for the 4 MB request limit
+        self._request_size = 0  # the operations' sizes, for the 4 MB request limit
         self._plain: list[bool] = []  # per operation: its values are plain (BuiltOperations)
         self._closed = False
 
@@ -224,10 +224,9 @@ class TransactionBuilder:
         self._closed = True
         if not self._operations:
             return
-        request_size = sum(self._sizes)
-        if request_size > MAX_TRANSACTION_BYTES:
+        if self._request_size > MAX_TRANSACTION_BYTES:
             raise TransactionError(
-                f"the transaction is {request_size:,} bytes; DynamoDB's limit is "
+                f"the transaction is {self._request_size:,} bytes; DynamoDB's limit is "
                 f"{MAX_TRANSACTION_BYTES:,} bytes"
             )
         self._send_with_retries()
@@ -342,7 +341,7 @@ class TransactionBuilder:
             )
         self._targets.add(target)
         self._operations.append(operation)
-        self._sizes.append(size)
+        self._request_size += size
         self._plain.append(values_plain)
 
     def _ensure_open(self) -> None:
