@@ -30,9 +30,13 @@ RANGES = st.one_of(
 )
 
 
+LAYOUTS = ["list", "sorted-list", "sorted-list-holding-back-3", "sorted-list-holding-back-all"]
+
+
 def use_layout(monkeypatch: pytest.MonkeyPatch, layout: str) -> None:
     """A partition's storage: a sorted list, or a SortedList from its first entry, which
-    holds back the entries added since it was last read until 3 (or any number) of them."""
+    holds back the entries added, and those removed, since it was last read until 3 (or
+    any number) of either."""
     large = layout != "list"
     monkeypatch.setattr(embedded_index, "_LARGE_PARTITION", 0 if large else 10_000)
     held_back = {"sorted-list": 1, "sorted-list-holding-back-3": 3}.get(layout, 10_000)
@@ -53,9 +57,7 @@ def expected(
     return kept[::-1] if descending else kept
 
 
-@pytest.mark.parametrize(
-    "layout", ["list", "sorted-list", "sorted-list-holding-back-3", "sorted-list-holding-back-all"]
-)
+@pytest.mark.parametrize("layout", LAYOUTS)
 # The monkeypatched threshold is the same for every example.
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -121,14 +123,20 @@ WRITES = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(writes=WRITES)
-def test_the_backends_indexes_follow_every_write(writes: list[tuple[str, int, str, str]]) -> None:
+def test_the_backends_indexes_follow_every_write(
+    monkeypatch: pytest.MonkeyPatch, layout: str, writes: list[tuple[str, int, str, str]]
+) -> None:
     """Through the backend's writes (whole puts, updates that change an index key, keep it,
     or drop it, deletes), each index holds exactly the items that have both its keys."""
     from enrollkit import InMemoryPersistence, KeyPair
     from enrollkit.persistence.indexes import TableIndexes
 
+    use_layout(monkeypatch, layout)
     store = InMemoryPersistence(indexes=TableIndexes(enrollments=TABLE_INDEXES))
     for kind, number, attribute, value in writes:
         key = KeyPair(f"i{number}", "0")
@@ -158,9 +166,7 @@ def test_the_backends_indexes_follow_every_write(writes: list[tuple[str, int, st
 RISING = st.lists(st.tuples(st.integers(-2, 12), st.integers(0, 40), st.booleans()), max_size=60)
 
 
-@pytest.mark.parametrize(
-    "layout", ["list", "sorted-list", "sorted-list-holding-back-3", "sorted-list-holding-back-all"]
-)
+@pytest.mark.parametrize("layout", LAYOUTS)
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -24,12 +24,13 @@ _ESCAPED_NUL = "\x00\x01"
 # whose inserts and deletes do not move every entry (a tenant's partition holds all of
 # its enrollments: a plain list made each write cost in proportion to the tenant).
 _LARGE_PARTITION = 1_000
-# A SortedList partition keeps the entries added since it was last read apart, until there
-# are this many or it is read, then adds them in order. An insert at random into 10^5
-# entries misses the cache all along its bisection; inserts in order follow one another's
-# path (at 10^5 stored enrollments, where four of an enroll's index entries go into
-# partitions that large, an enroll cost 1.22x what it cost at 10^3; with 64 held back,
-# 1.16x).
+# A SortedList partition keeps the entries added, and those removed, since it was last read
+# apart, until there are this many of either or it is read, then adds (and removes) them in
+# order. An insert at random into 10^5 entries misses the cache all along its bisection;
+# inserts in order follow one another's path (at 10^5 stored enrollments, where four of an
+# enroll's index entries go into partitions that large, an enroll cost 1.22x what it cost
+# at 10^3; with 64 held back, 1.16x). Removals likewise: a cancel takes five entries out
+# of partitions that large (its status's two, its three reminders').
 _HELD_BACK = 64
 
 
@@ -67,8 +68,10 @@ class EmbeddedIndex:
         self.spec = spec
         self._key_attributes = (spec.partition_key, spec.sort_key)
         self._partitions: dict[str, MutableSequence[Entry]] = {}
-        # Per SortedList partition, the entries added since it was last read (unsorted).
+        # Per SortedList partition, the entries added since it was last read (unsorted),
+        # and those removed since then, added or not (unsorted).
         self._held_back: dict[str, list[Entry]] = {}
+        self._held_out: dict[str, list[Entry]] = {}
 
     def add(self, item: Mapping[str, Any], made: dict[str, Entry] | None = None) -> None:
         """Add ``item``'s entry, if it is in this index. ``made``: the entries made for
@@ -117,14 +120,18 @@ class EmbeddedIndex:
         entry = entry_of(sort_value, item[PARTITION_KEY], item[SORT_KEY])
         if type(entries) is list:
             del entries[bisect.bisect_left(entries, entry)]
-        else:  # by value: a SortedList's positional delete rebuilds its position index
-            try:
-                entries.remove(entry)
-            except ValueError:  # added since the partition was last read
-                self._held_back[partition_value].remove(entry)
-        if not entries and not self._held_back.get(partition_value):
-            del self._partitions[partition_value]
-            self._held_back.pop(partition_value, None)
+            if not entries:
+                del self._partitions[partition_value]
+            return
+        # A SortedList: held out, then removed in order, after the held-back entries are
+        # added (an entry removed is in one or the other).
+        held_out = self._held_out.get(partition_value)
+        if held_out is None:
+            self._held_out[partition_value] = [entry]
+        else:
+            held_out.append(entry)
+            if len(held_out) >= _HELD_BACK:
+                self.entries(partition_value)
 
     def entries(self, partition_value: str) -> MutableSequence[Entry]:
         """A partition's entries, in order (every entry added so far: those held back
@@ -136,6 +143,13 @@ class EmbeddedIndex:
         if held_back:
             held_back.sort()
             entries.update(held_back)  # type: ignore[attr-defined]  # (in order: a SortedList)
+        held_out = self._held_out.pop(partition_value, None)
+        if held_out:
+            held_out.sort()
+            for entry in held_out:  # (by value: a positional delete rebuilds its index)
+                entries.remove(entry)
+            if not entries:
+                del self._partitions[partition_value]
         return entries
 
     def query(
