@@ -77,10 +77,11 @@ class EmbeddedIndex:
         """Add ``item``'s entry, if it is in this index. ``made``: the entries made for
         ``item`` so far, by sort key attribute; indexes sorted by the same attribute share
         one entry text (a root item's six listing indexes: one string, not six)."""
-        # (spec.keys_of's test, without its call: every enroll adds nine entries)
+        # (spec.keys_of's test, without its call: every enroll adds nine entries. A stored
+        # item's index key values are strings: the write was refused otherwise.)
         partition_attribute, sort_attribute = self._key_attributes
         partition_value, sort_value = item.get(partition_attribute), item.get(sort_attribute)
-        if not (isinstance(partition_value, str) and isinstance(sort_value, str)):
+        if partition_value is None or sort_value is None:
             return  # sparse: not in this index
         entry = None if made is None else made.get(sort_attribute)
         if entry is None:

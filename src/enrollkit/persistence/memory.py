@@ -101,7 +101,7 @@ class _Table:
         mismatch = False
         for name in self.index_keys.intersection(attributes):
             value = attributes[name]
-            if not isinstance(value, str):
+            if type(value) is not str and not isinstance(value, str):
                 mismatch = True
             # An ASCII string of 1..1,024 characters fits every index key: only another
             # string needs the indexes' own checks (which say, in index order, what is wrong).
