@@ -107,7 +107,7 @@ class _Table:
                     index.spec.check_values(attributes)
         return mismatch
 
-    def put(self, item: dict[str, Any], *, indexed: bool) -> None:
+    def put(self, item: dict[str, Any], indexed: bool) -> None:
         """Store ``item``, in place of the one with its key. ``indexed``: whether ``item``
         may hold an index key attribute; false when :meth:`check_index_keys` found none in
         the attributes that made it, so a new item skips looking for its indexes."""
@@ -293,9 +293,10 @@ class InMemoryPersistence(BasePersistence):
             for operation, table, key, result, index_keys in zip(
                 operations, tables, keys, results, prepared.index_keys, strict=True
             ):
-                if isinstance(operation, (Put, Update)):
-                    # (An update's result, when new, holds only its assigned attributes.)
-                    table.put(result, indexed=index_keys is not None)
+                # (Put itself first, without a call; an update's result, when new, holds
+                # only its assigned attributes.)
+                if type(operation) is Put or isinstance(operation, (Put, Update)):
+                    table.put(result, index_keys is not None)
                 elif isinstance(operation, Delete):
                     table.delete(*key)
                 # A ConditionCheck writes nothing.
