@@ -104,13 +104,7 @@ class EmbeddedIndex:
 
                 self._partitions[partition_value] = SortedList(entries)
         else:  # a SortedList: held back, then added in order
-            held_back = self._held_back.get(partition_value)
-            if held_back is None:
-                self._held_back[partition_value] = [entry]
-            else:
-                held_back.append(entry)
-                if len(held_back) >= _HELD_BACK:
-                    self.entries(partition_value)
+            self._hold(self._held_back, partition_value, entry)
 
     def remove(self, item: Mapping[str, Any]) -> None:
         keys = self.spec.keys_of(item)
@@ -126,17 +120,22 @@ class EmbeddedIndex:
             return
         # A SortedList: held out, then removed in order, after the held-back entries are
         # added (an entry removed is in one or the other).
-        held_out = self._held_out.get(partition_value)
-        if held_out is None:
-            self._held_out[partition_value] = [entry]
+        self._hold(self._held_out, partition_value, entry)
+
+    def _hold(self, held: dict[str, list[Entry]], partition_value: str, entry: Entry) -> None:
+        """Keep ``entry`` apart in ``held`` (the entries added, or removed, since the
+        partition was last read) until the partition is read or there are _HELD_BACK."""
+        waiting = held.get(partition_value)
+        if waiting is None:
+            held[partition_value] = [entry]
         else:
-            held_out.append(entry)
-            if len(held_out) >= _HELD_BACK:
+            waiting.append(entry)
+            if len(waiting) >= _HELD_BACK:
                 self.entries(partition_value)
 
     def entries(self, partition_value: str) -> MutableSequence[Entry]:
-        """A partition's entries, in order (every entry added so far: those held back
-        are added now)."""
+        """A partition's entries, in order (every change so far: the entries held back
+        are added now, then those held out removed)."""
         entries = self._partitions.get(partition_value)
         if entries is None:
             return []
