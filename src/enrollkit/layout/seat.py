@@ -12,7 +12,6 @@ seat item it describes::
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,8 +27,9 @@ from enrollkit.layout.table import (
     SORT_KEY,
     UPDATE_DATE,
     attr,
+    check_key_bytes,
     item_exists,
-    kept_condition,
+    kept_conditions,
     key,
     key_attributes,
     read,
@@ -70,8 +70,8 @@ def _seat_key_parts(vacancy: Vacancy) -> tuple[str, str]:
 def require_keys_fit(vacancy: Vacancy) -> None:
     """InvalidInput unless the seat's keys (its item, its record) fit DynamoDB's limits:
     checked before anything is written."""
-    seat_key_attributes(vacancy)
-    key_attributes(*_record_key_parts(vacancy.order_id, vacancy.slot_id))
+    check_key_bytes(*_seat_key_parts(vacancy))
+    check_key_bytes(*_record_key_parts(vacancy.order_id, vacancy.slot_id))
 
 
 def require_seat_keys_fit(org_id: str, order_id: str) -> None:
@@ -94,10 +94,10 @@ def seat_is_for(course: Course) -> ConditionBase:
     return _seat_is_for(course.id, course.access_period)
 
 
-@functools.lru_cache(maxsize=256)
+@kept_conditions(maxsize=256)
 def _seat_is_for(course_id: str, access_period: int) -> ConditionBase:
     # Cached per course: a boto3 condition is immutable, so one serves every enroll.
-    return kept_condition(
+    return (
         item_exists()
         & attr(f"{COURSE}.id").eq(course_id)
         & attr(f"{COURSE}.access_period").eq(access_period)
@@ -196,9 +196,9 @@ def mark_used(enrollment_id: str, now: datetime) -> SeatTransition:
     )
 
 
-@functools.cache
+@kept_conditions(maxsize=None)
 def _is_available() -> ConditionBase:
-    return kept_condition(attr(STATUS).eq(SeatStatus.AVAILABLE.value))
+    return attr(STATUS).eq(SeatStatus.AVAILABLE.value)
 
 
 def mark_rolled_back(now: datetime) -> SeatTransition:
