@@ -12,7 +12,6 @@ every writer of ``status`` sets them through :func:`status_changes`.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +30,7 @@ from enrollkit.layout.table import (
     attr,
     expired,
     item_exists,
-    kept_condition,
+    kept_conditions,
     key,
     key_attributes,
     present_and_live,
@@ -410,9 +409,9 @@ def completed_changes(root: Mapping[str, Any], now: datetime) -> dict[str, Any]:
 # -- conditions ------------------------------------------------------------------------------
 
 
-@functools.cache
+@kept_conditions(maxsize=None)
 def root_is_new() -> ConditionBase:
-    return kept_condition(attr(PARTITION_KEY).not_exists())
+    return attr(PARTITION_KEY).not_exists()
 
 
 def status_in(statuses: Collection[EnrollmentStatus]) -> ConditionBase:
@@ -427,10 +426,10 @@ def status_in_for(statuses: Collection[EnrollmentStatus], tenant_id: Any) -> Con
     return status_in(statuses) & attr(TENANT_ID).eq(tenant_id)
 
 
-@functools.lru_cache(maxsize=256)
+@kept_conditions(maxsize=256)
 def _status_in_for(statuses: frozenset[EnrollmentStatus], tenant_id: str) -> ConditionBase:
     # Kept per (statuses, tenant): each cancel and step of a tenant's enrollments uses one.
-    return kept_condition(status_in(statuses) & attr(TENANT_ID).eq(tenant_id))
+    return status_in(statuses) & attr(TENANT_ID).eq(tenant_id)
 
 
 def status_not(status: EnrollmentStatus) -> ConditionBase:

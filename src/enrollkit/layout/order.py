@@ -7,12 +7,11 @@ An order written before owners were recorded has no ``org_id``: it is *unowned* 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from enrollkit.layout.table import CREATE_DATE, UPDATE_DATE, attr, item_exists, kept_condition, key
+from enrollkit.layout.table import CREATE_DATE, UPDATE_DATE, attr, item_exists, kept_conditions, key
 from enrollkit.models import KeyPair
 from enrollkit.timing import iso
 
@@ -50,11 +49,11 @@ def order_exists() -> ConditionBase:
     return item_exists()
 
 
-@functools.lru_cache(maxsize=256)
+@kept_conditions(maxsize=256)
 def order_usable_by(org_id: str) -> ConditionBase:
     """The order exists and is ``org_id``'s, or has no owner yet. (Cached per organization:
     a boto3 condition is immutable, so one serves every seat it takes.)"""
-    return kept_condition(item_exists() & (attr(OWNER).not_exists() | attr(OWNER).eq(org_id)))
+    return item_exists() & (attr(OWNER).not_exists() | attr(OWNER).eq(org_id))
 
 
 def owner_is_unset() -> ConditionBase:

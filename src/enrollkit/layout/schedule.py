@@ -5,7 +5,6 @@ which is how the stream consumer finds it (whichever claims it first delivers it
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,7 @@ from enrollkit.layout.table import (
     attr,
     check_key_bytes,
     item_exists,
-    kept_condition,
+    kept_conditions,
     key,
     read_instant,
 )
@@ -197,10 +196,10 @@ def not_due_by(now: datetime) -> ConditionBase:
     return _not_due_by_at(ttl(now))
 
 
-@functools.lru_cache(maxsize=64)
+@kept_conditions(maxsize=64)
 def _not_due_by_at(cutoff: int) -> ConditionBase:
-    # Kept per second (see table.kept_condition): the cancels of one second share it.
-    return kept_condition(attr(SORT_KEY).not_exists() | attr(TTL_ATTRIBUTE).gt(cutoff))
+    # Kept per second (see table.kept_conditions): the cancels of one second share it.
+    return attr(SORT_KEY).not_exists() | attr(TTL_ATTRIBUTE).gt(cutoff)
 
 
 def due_before(instant: datetime) -> ConditionBase:

@@ -4,9 +4,9 @@ key size limits (checked where keys are built), and condition helpers."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from enrollkit.errors import InvalidInput, UnreadableItem
 from enrollkit.models import KeyPair
@@ -64,27 +64,37 @@ def attr(name: str) -> Attr:
     return Attr(name)
 
 
-_Condition = TypeVar("_Condition")
+_Build = TypeVar("_Build", bound=Callable[..., Any])
 
 
-def kept_condition(condition: _Condition) -> _Condition:
-    """A condition the layout builds once and keeps (its cached conditions: a boto3
-    condition is immutable), walked now for every operation given it (see
+def kept_conditions(maxsize: int | None) -> Callable[[_Build], _Build]:
+    """Decorates a layout function that builds a condition: the condition is built once per
+    arguments and kept (the ``maxsize`` latest; ``None``: all), since a boto3 condition is
+    immutable, and walked once for every operation given it (see
     ``condition_shape.walked_once``)."""
-    # (Imported here: the transaction package imports the layout.)
-    from enrollkit.transaction.condition_shape import walked_once
 
-    return walked_once(condition)
+    def keep(build: _Build) -> _Build:
+        @functools.lru_cache(maxsize=maxsize)
+        @functools.wraps(build)
+        def kept(*arguments: Any, **keywords: Any) -> Any:
+            # (Imported here: the transaction package imports the layout.)
+            from enrollkit.transaction.condition_shape import walked_once
+
+            return walked_once(build(*arguments, **keywords))
+
+        return cast(_Build, kept)
+
+    return keep
 
 
-@functools.cache
+@kept_conditions(maxsize=None)
 def item_exists() -> ConditionBase:
-    return kept_condition(attr(SORT_KEY).exists())
+    return attr(SORT_KEY).exists()
 
 
-@functools.cache
+@kept_conditions(maxsize=None)
 def item_absent() -> ConditionBase:
-    return kept_condition(attr(SORT_KEY).not_exists())
+    return attr(SORT_KEY).not_exists()
 
 
 def absent_or_expired(now: datetime) -> ConditionBase:
@@ -92,10 +102,10 @@ def absent_or_expired(now: datetime) -> ConditionBase:
     return _absent_or_expired_at(ttl(now))
 
 
-@functools.lru_cache(maxsize=64)
+@kept_conditions(maxsize=64)
 def _absent_or_expired_at(cutoff: int) -> ConditionBase:
     # Cached per second (as item_exists is, once): the enrolls of one second share it.
-    return kept_condition(attr(SORT_KEY).not_exists() | attr(TTL_ATTRIBUTE).lte(cutoff))
+    return attr(SORT_KEY).not_exists() | attr(TTL_ATTRIBUTE).lte(cutoff)
 
 
 def present_and_live(now: datetime) -> ConditionBase:
@@ -103,12 +113,11 @@ def present_and_live(now: datetime) -> ConditionBase:
     return _present_and_live_at(ttl(now))
 
 
-@functools.lru_cache(maxsize=64)
+@kept_conditions(maxsize=64)
 def _present_and_live_at(cutoff: int) -> ConditionBase:
     # Kept per second, as absent_or_expired is: the cancels of one second share it.
-    return kept_condition(
-        attr(SORT_KEY).exists()
-        & (attr(TTL_ATTRIBUTE).not_exists() | attr(TTL_ATTRIBUTE).gt(cutoff))
+    return attr(SORT_KEY).exists() & (
+        attr(TTL_ATTRIBUTE).not_exists() | attr(TTL_ATTRIBUTE).gt(cutoff)
     )
 
 
